@@ -1,0 +1,75 @@
+"""The ``grader`` command: parses arguments, calls the library, prints.
+
+Exit codes:
+  0  every graded task (and comparison) passed
+  1  some task failed or errored: the submission's fault, reported
+  2  a usage or input error: bad path, bad rubric, no data
+  3  an internal error of the grader (a bug: please report it)
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from . import __version__
+from .errors import GraderError
+
+EXIT_PASSED, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+def _fail(console: Console, exc: GraderError) -> None:
+    console.print(f"[bold red]error:[/bold red] {exc.message}", highlight=False)
+    if exc.hint:
+        console.print(f"[dim]hint:[/dim] {exc.hint}", highlight=False)
+    sys.exit(exc.exit_code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="grader")
+def main() -> None:
+    """Train a student's Keras models under the lab's budget and grade them."""
+
+
+@main.command()
+@click.argument("submission", type=click.Path(path_type=Path))
+@click.option("--data", type=click.Path(path_type=Path), default=None,
+              help="CIFAR-10: a cifar-10-batches-py folder, cifar-10-python.tar.gz or an .npz. "
+                   "Default: $GRADER_CIFAR10, else the keras cache, else a download.")
+@click.option("--tasks", default=None, help="Comma-separated task ids, e.g. fc,cnn. Default: all.")
+@click.option("--rubric", type=click.Path(path_type=Path), default=None,
+              help="A rubric .toml. Default: the bundled CIFAR-10 lab rubric.")
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="Seed for weights and data order. Default: the rubric's.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Folder for results.json (written after every task).")
+@click.option("--quick", is_flag=True,
+              help="Smoke check: build, structure checks, one short epoch on a subset; "
+                   "no accuracy verdict.")
+@click.option("--steps-per-execution", type=click.IntRange(min=1), default=None,
+              help="Batches per backend call: same maths, less overhead.")
+def check(submission, data, tasks, rubric, seed, out, quick, steps_per_execution) -> None:
+    """Grade one SUBMISSION (.py) and print a verdict per task."""
+    from .console import RichReporter, print_summary
+    from .grading import DEFAULT_STEPS_PER_EXECUTION, check as run_check
+
+    err = Console(stderr=True)
+    try:
+        results = run_check(submission, data=data, rubric=rubric, tasks=tasks, seed=seed,
+                            quick=quick, out=out, reporter=RichReporter(err),
+                            steps_per_execution=steps_per_execution or DEFAULT_STEPS_PER_EXECUTION)
+    except GraderError as exc:
+        _fail(err, exc)
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/yellow]: results of finished tasks are in --out, if given.")
+        sys.exit(130)
+    print_summary(results, Console())
+    if out is not None:
+        err.print(f"results: {Path(out) / 'results.json'}")
+    sys.exit(EXIT_PASSED if results.passed else EXIT_FAILED)
+
+
+if __name__ == "__main__":
+    main()

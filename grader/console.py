@@ -1,0 +1,112 @@
+"""Terminal output: a live progress display while training, then a summary table.
+
+On a terminal rich draws a live bar; in a notebook it renders as HTML; piped to
+a log (CI) it prints one plain line per finished epoch and task instead.
+"""
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .reporting import Reporter
+from .results import ERROR, FAILED, PASSED, SKIPPED, Results
+
+STYLE = {PASSED: "green", FAILED: "red", ERROR: "red", SKIPPED: "dim"}
+
+
+class RichReporter(Reporter):
+    def __init__(self, console: Console | None = None):
+        self.console = console or Console(stderr=True)
+        self.live = self.console.is_terminal or self.console.is_jupyter
+        self.progress: Progress | None = None
+        self.bar = None
+        self.current = None
+
+    def start(self, results, tasks) -> None:
+        self.console.print(f"[bold]Grading[/bold] {results.submission['name']} "
+                           f"({results.mode}, seed {results.seed}, {len(tasks)} task(s))")
+        if self.live:
+            self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                     TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
+                                     console=self.console, transient=True)
+            self.progress.start()
+
+    def task_started(self, task, epochs: int) -> None:
+        self.current = (task, max(epochs, 1))
+        if self.progress is not None:
+            self.bar = self.progress.add_task(f"{task.question} {task.id}", total=max(epochs, 1),
+                                              status="building" if epochs else "building only")
+
+    def event(self, msg: dict) -> None:
+        ev = msg.get("ev")
+        logs = msg.get("logs") or {}
+        acc = logs.get("val_accuracy", logs.get("accuracy"))
+        status = f"epoch {msg.get('epoch')}/{msg.get('epochs')}" + (
+            f"  {'val_acc' if 'val_accuracy' in logs else 'acc'} {acc:.3f}" if acc is not None
+            else "")
+        if self.progress is not None and self.bar is not None:
+            if ev == "batch" and msg.get("steps"):
+                done = msg["epoch"] - 1 + msg["batch"] / msg["steps"]
+                self.progress.update(self.bar, completed=done, status=status)
+            elif ev == "epoch":
+                self.progress.update(self.bar, completed=msg["epoch"], status=status)
+        elif ev == "epoch":
+            self.console.print(f"  {msg.get('task')}: {status}", highlight=False)
+
+    def task_finished(self, result) -> None:
+        if self.progress is not None and self.bar is not None:
+            self.progress.remove_task(self.bar)
+            self.bar = None
+        style = STYLE.get(result.status, "")
+        self.console.print(f"  [{style}]{result.status:>7}[/{style}] {result.question} "
+                           f"{result.id}: {result.reason}", highlight=False)
+
+    def finish(self, results) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def summary_table(results: Results) -> Table:
+    table = Table(title=f"{results.submission['name']}: {results.points:g} / "
+                        f"{results.max_points:g} points ({results.mode})")
+    for col, kw in (("Q", {}), ("task", {}), ("verdict", {}), ("test acc", {"justify": "right"}),
+                    ("threshold", {"justify": "right"}), ("params", {"justify": "right"}),
+                    ("epochs", {"justify": "right"}), ("batch", {"justify": "right"}),
+                    ("time", {"justify": "right"}), ("points", {"justify": "right"})):
+        table.add_column(col, **kw)
+    for t in results.tasks:
+        style = STYLE.get(t.status, "")
+        train_s = t.timings.get("train_s")
+        table.add_row(t.question, t.id, f"[{style}]{t.status}[/{style}]",
+                      f"{t.test_accuracy:.2%}" if t.test_accuracy is not None else "-",
+                      f"{t.threshold:.0%}" if t.threshold is not None else "-",
+                      f"{t.params_total:,}" if t.params_total is not None else "-",
+                      str(t.epochs_run if t.epochs_run is not None else t.epochs or "-"),
+                      str(t.batch_size or "-"),
+                      f"{train_s:.0f} s" if train_s is not None else "-",
+                      f"{t.points:g}/{t.max_points:g}")
+    for c in results.comparisons:
+        style = STYLE.get(c.status, "")
+        table.add_row(c.question, c.id, f"[{style}]{c.status}[/{style}]", "", "", "", "", "", "",
+                      f"{c.points:g}/{c.max_points:g}")
+    return table
+
+
+def print_summary(results: Results, console: Console) -> None:
+    console.print(summary_table(results))
+    for note in results.notes:
+        console.print(f"[yellow]note:[/yellow] {note.message}", highlight=False)
+    for t in results.tasks:
+        for f in t.findings:
+            if not f.ok:
+                colour = "red" if f.severity == "error" else "yellow"
+                console.print(f"[{colour}]{t.id}:[/{colour}] {f.message}", highlight=False)
+        if t.status == ERROR:
+            console.print(f"[red]{t.id}:[/red] {t.reason}", highlight=False)
+            for fr in (t.error or {}).get("frames", []):
+                console.print(f"    line {fr['line']} in {fr['function']}: {fr['code']}",
+                              highlight=False)
+    for c in results.comparisons:
+        if c.status != PASSED:
+            console.print(f"[red]{c.id}:[/red] {c.reason}", highlight=False)

@@ -1,0 +1,322 @@
+"""Grade one submission: the library function behind ``grader check``.
+
+    results = grader.check("lab.py", data="~/cifar10.npz", tasks=["fc"], out="out/")
+
+Loads the rubric and data in this process, runs the student's code in a child
+(``sandbox.Child``), checks what comes back, and returns a ``Results``.  With
+``out`` the results file is rewritten after every task, so nothing finished is
+lost if the run is stopped.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import difflib
+import platform
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__, checks
+from .data import Dataset, Split, load_dataset, make_split
+from .errors import GraderError, UsageError
+from .reporting import NullReporter, Reporter
+from .results import ERROR, FAILED, Finding, Results, TaskResult, save_results
+from .rubric import Rubric, Task, load_rubric
+from .sandbox import Child, Ended
+from .submission import (Submission, load_submission, missing_function_message,
+                         training_settings, training_table_findings)
+
+RESULTS_FILE = "results.json"
+DEFAULT_STEPS_PER_EXECUTION = 1
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def select_tasks(rubric: Rubric, tasks) -> list[Task]:
+    if not tasks:
+        return list(rubric.tasks)
+    if isinstance(tasks, str):
+        tasks = [t for t in tasks.split(",") if t.strip()]
+    chosen = []
+    for tid in (t.strip() for t in tasks):
+        if tid not in rubric.task_ids:
+            close = difflib.get_close_matches(tid, rubric.task_ids, n=1)
+            raise UsageError(f"Unknown task {tid!r}. Expected one of: {', '.join(rubric.task_ids)}",
+                             hint=f"Did you mean '{close[0]}'?" if close else None)
+        chosen.append(rubric.task(tid))
+    return [t for t in rubric.tasks if t in chosen]
+
+
+def write_bundle(split: Split, folder: Path) -> Path:
+    """The arrays a child may read: no test labels, ever."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("x_train", "y_train", "x_val", "y_val", "x_test"):
+        np.save(folder / f"{name}.npy", getattr(split, name), allow_pickle=False)
+    return folder
+
+
+class _Session:
+    """One child and the submission imported into it; restarted after a crash or timeout."""
+
+    def __init__(self, submission: Submission, rubric: Rubric, workroot: Path):
+        self.submission = submission
+        self.rubric = rubric
+        self.workroot = workroot
+        self.child: Child | None = None
+        self.hello: dict | None = None
+        self.imported: dict | None = None
+        self.starts = 0
+
+    def ensure(self) -> dict | Ended:
+        """A child with the submission imported: the ``imported`` message or why not."""
+        if self.child is not None and self.child.proc.poll() is None:
+            return self.imported
+        self.close()
+        self.starts += 1
+        workdir = self.workroot / f"child-{self.starts}"
+        workdir.mkdir()
+        self.child = Child(workdir)
+        hello = self.child.wait_for("hello", self.rubric.limits.import_timeout_s)
+        if isinstance(hello, Ended):
+            tail = self.child.output.text().strip().splitlines()[-5:]
+            raise GraderError("Could not start keras in a child process: " + hello.message
+                              + (": " + " / ".join(tail) if tail else ""),
+                              hint="Check that keras and a backend (TensorFlow, JAX or PyTorch) "
+                                   "import in this Python: python -c 'import keras'.")
+        self.hello = hello
+        self.child.send({"op": "import", "path": str(self.submission.path)})
+        imported = self.child.wait_for("imported", self.rubric.limits.import_timeout_s)
+        if isinstance(imported, Ended):
+            self.imported = None
+            return imported
+        self.imported = imported
+        return imported
+
+    def close(self) -> None:
+        if self.child is not None:
+            self.child.close()
+            self.child = None
+
+
+def _import_failure(imported, name: str, limit: float) -> tuple[str, dict | None]:
+    if isinstance(imported, Ended):
+        if imported.reason == "timeout":
+            return (f"Importing {name} did not finish within {limit:.0f} s. Code at the top level "
+                    f"of the file (an endless loop, or training a model outside a function) runs "
+                    f"on import: move it into a function or under "
+                    f"`if __name__ == \"__main__\":`."), None
+        return f"Importing {name} stopped the process: {imported.message}.", None
+    err = imported["error"]
+    where = f" (line {err['frames'][-1]['line']})" if err.get("frames") else ""
+    return f"{name} could not be imported: {err['type']}: {err['message']}{where}", err
+
+
+def check(submission: str | Path, *, data: str | Path | None = None,
+          dataset: Dataset | None = None, rubric: str | Path | Rubric | None = None,
+          tasks=None, seed: int | None = None, quick: bool = False,
+          out: str | Path | None = None, reporter: Reporter | None = None,
+          steps_per_execution: int = DEFAULT_STEPS_PER_EXECUTION) -> Results:
+    """Grade one submission and return its results (also written to ``out``/results.json)."""
+    rubric = rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
+    sub = load_submission(submission)
+    selected = select_tasks(rubric, tasks)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise UsageError(f"seed must be a non-negative integer. Received: {seed!r}")
+    if steps_per_execution < 1:
+        raise UsageError(f"steps_per_execution must be >= 1. Received: {steps_per_execution}")
+    seed = rubric.seed if seed is None else seed
+    reporter = reporter or NullReporter()
+    out_path = Path(out) / RESULTS_FILE if out is not None else None
+    if dataset is None:
+        dataset = load_dataset(data, rubric.input_shape, rubric.num_classes, rubric.dataset)
+    q = rubric.quick
+    split = make_split(dataset, rubric.validation_fraction, rubric.split_seed,
+                       *((q.train_samples, q.val_samples, q.test_samples) if quick else ()))
+    y_test = dataset.y_test[split.test_index]
+    results = Results(
+        submission=sub.describe(),
+        rubric={"id": rubric.id, "version": rubric.version, "path": rubric.path,
+                "sha256": rubric.sha256},
+        mode="quick" if quick else "full", seed=seed, started_at=_now(),
+        data={**dataset.describe(), "n_train_used": int(len(split.x_train)),
+              "n_val": int(len(split.x_val)), "n_test_used": int(len(split.x_test)),
+              "validation_fraction": rubric.validation_fraction, "split_seed": rubric.split_seed},
+        environment={"python": platform.python_version(), "platform": platform.platform(),
+                     "steps_per_execution": steps_per_execution},
+        grader_version=__version__)
+
+    def save():
+        if out_path is not None:
+            save_results(results, out_path)
+
+    reporter.start(results, selected)
+    with tempfile.TemporaryDirectory(prefix="grader-") as tmp:
+        tmp = Path(tmp)
+        bundle = write_bundle(split, tmp / "data")
+        session = _Session(sub, rubric, tmp)
+        try:
+            _grade_tasks(session, rubric, selected, results, bundle, y_test, seed, quick,
+                         steps_per_execution, reporter, save)
+        finally:
+            session.close()
+    by_id = {t.id: t for t in results.tasks}
+    for comp in rubric.comparisons:
+        if comp.task in by_id and comp.baseline in by_id:
+            results.comparisons.append(checks.compare(comp, by_id, quick))
+    results.finished_at = _now()
+    save()
+    reporter.finish(results)
+    return results
+
+
+def _grade_tasks(session: _Session, rubric: Rubric, selected: list[Task], results: Results,
+                 bundle: Path, y_test: np.ndarray, seed: int, quick: bool,
+                 steps_per_execution: int, reporter: Reporter, save) -> None:
+    import time
+
+    deadline = time.monotonic() + rubric.limits.submission_timeout_s
+    descriptions: dict[str, dict] = {}
+    name = session.submission.name
+    for task in selected:
+        result = TaskResult(task.id, task.question, task.title, task.function, status=ERROR,
+                            reason="", max_points=task.points, threshold=task.threshold)
+        results.tasks.append(result)
+        imported = session.ensure()
+        if session.hello is not None and not results.environment.get("device"):
+            results.environment.update(device=session.hello["device"],
+                                       versions=session.hello["versions"],
+                                       determinism=session.hello["determinism"])
+        if isinstance(imported, Ended) or not imported.get("ok"):
+            result.reason, result.error = _import_failure(imported, name,
+                                                          rubric.limits.import_timeout_s)
+            result.output_tail = session.child.output.text()[-4000:] if session.child else ""
+            session.close()
+            reporter.task_finished(result)
+            save()
+            continue
+        if not results.notes and imported.get("training") is not None:
+            results.notes = training_table_findings(imported["training"], rubric)
+        if task.function not in imported["callables"]:
+            result.reason = missing_function_message(task, rubric, imported["callables"], name)
+            reporter.task_finished(result)
+            save()
+            continue
+        epochs, batch_size, found = training_settings(task, rubric, imported.get("training"),
+                                                      quick)
+        found += checks.budget_findings(task, epochs, batch_size, rubric.training.max_batch_size,
+                                        "TRAINING" if imported.get("training", {}) and
+                                        task.id in (imported.get("training") or {}) else
+                                        "The rubric")
+        result.epochs, result.batch_size = epochs, batch_size
+        trainable = all(f.ok or f.severity != "error" for f in found)
+        if quick:
+            epochs = min(epochs, rubric.quick.epochs)
+        if task.same_as is not None and task.same_as not in descriptions:
+            descriptions.update(_describe_only(session, rubric, rubric.task(task.same_as), seed))
+        left = deadline - time.monotonic()
+        timeout = min(rubric.quick.timeout_s if quick else task.timeout_s, max(left, 1.0))
+        reporter.task_started(task, epochs if trainable else 0)
+        request = {"op": "task", "task": task.id, "function": task.function, "seed": seed,
+                   "input_shape": list(rubric.input_shape), "num_classes": rubric.num_classes,
+                   "optimizer": rubric.training.optimizer, "loss": rubric.training.loss,
+                   "epochs": epochs, "batch_size": batch_size, "data": str(bundle),
+                   "train": trainable, "steps_per_execution": steps_per_execution}
+        session.child.send(request)
+        reply = session.child.wait_for("result", timeout, on_event=reporter.event)
+        result.findings = found
+        if isinstance(reply, Ended):
+            stage = "training" if trainable else "building the model"
+            result.reason = (f"{task.function}: {stage} {reply.message}" +
+                             (" (the time limit for this task; an endless loop, or a model far "
+                              "too large for the budget?)" if reply.reason == "timeout" else "."))
+            result.output_tail = session.child.output.text()[-4000:]
+            session.close()
+        else:
+            _apply_reply(task, rubric, result, reply, descriptions, y_test, quick)
+            if reply.get("description"):
+                descriptions[task.id] = reply["description"]
+        checks.decide(task, result, quick)
+        reporter.task_finished(result)
+        save()
+
+
+def _describe_only(session: _Session, rubric: Rubric, task: Task, seed: int) -> dict:
+    """Build (not train) a model that another task is compared with."""
+    imported = session.ensure()
+    if isinstance(imported, Ended) or not imported.get("ok") or \
+            task.function not in imported["callables"]:
+        return {}
+    session.child.send({"op": "task", "task": task.id, "function": task.function, "seed": seed,
+                        "input_shape": list(rubric.input_shape),
+                        "num_classes": rubric.num_classes, "train": False})
+    reply = session.child.wait_for("result", rubric.limits.import_timeout_s)
+    if isinstance(reply, Ended):
+        session.close()
+        return {}
+    return {task.id: reply["description"]} if reply.get("ok") else {}
+
+
+_STAGES = {"build": "building the model", "describe": "inspecting the model",
+           "compile": "compiling the model", "train": "training", "predict": "predicting"}
+
+
+def _apply_reply(task: Task, rubric: Rubric, result: TaskResult, reply: dict,
+                 descriptions: dict, y_test: np.ndarray, quick: bool) -> None:
+    desc = reply.get("description")
+    result.timings = {k: float(v) for k, v in reply.get("timings", {}).items()
+                      if isinstance(v, (int, float))}
+    if desc:
+        result.description = desc
+        result.params_total = desc.get("params_total")
+        result.params_trainable = desc.get("params_trainable")
+        compile_info = reply.get("compile") or _default_compile(desc, rubric)
+        result.compile = reply.get("compile")
+        result.findings += checks.structure_findings(task, rubric, desc, compile_info,
+                                                     descriptions.get(task.same_as))
+    if not reply.get("ok"):
+        err = reply.get("error") or {}
+        where = f" (line {err['frames'][-1]['line']})" if err.get("frames") else ""
+        result.error = err
+        result.reason = (f"{task.function}: {err.get('type')} while "
+                         f"{_STAGES.get(reply.get('stage'), reply.get('stage'))}{where}: "
+                         f"{err.get('message')}")
+        result.status = ERROR
+        return
+    result.history = reply.get("history") or {}
+    result.epochs_run = reply.get("epochs_run")
+    nan = reply.get("nan")
+    if nan:
+        at = f"epoch {nan['epoch']}" + (f", batch {nan['batch']}" if nan.get("batch") else "")
+        result.findings.append(Finding(
+            "nan_loss", False, f"The loss became NaN or infinite at {at}, so training stopped. "
+                               f"A learning rate that is too high is the usual cause: lower it "
+                               f"(for Adam, try 1e-3 or 1e-4)."))
+    result.status = "pending"  # decided by checks.decide from the findings and accuracy
+    if "predictions" not in reply:  # built only: over budget, or a check failed before training
+        return
+    try:
+        preds = np.load(reply["predictions"], allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        preds, problem = None, f"cannot read the predictions: {exc}"
+    else:
+        problem = checks.validate_predictions(preds, len(y_test), rubric.num_classes)
+    if problem:
+        if not nan:  # after a NaN loss the predictions are NaN too: one finding says it
+            result.findings.append(Finding("predictions", False,
+                                           f"The model's test predictions are unusable: "
+                                           f"{problem}."))
+        return
+    acc, cm, per_class = checks.accuracy_and_confusion(preds, y_test, rubric.num_classes)
+    result.confusion_matrix, result.per_class_accuracy = cm, per_class
+    if not quick:
+        result.test_accuracy = acc
+
+
+def _default_compile(desc: dict, rubric: Rubric) -> dict:
+    student = desc.get("compile") or {}
+    if student.get("compiled"):
+        return student
+    return {"loss": {"name": rubric.training.loss, "from_logits": False}}

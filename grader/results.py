@@ -1,0 +1,173 @@
+"""Results as data: dataclasses, a versioned JSON schema, atomic writes.
+
+The terminal summary, ``report.html`` and every other output are renderings
+of one ``Results`` object; ``results.json`` is its faithful copy.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ResultsError
+
+SCHEMA_VERSION = 1
+PASSED, FAILED, ERROR, SKIPPED = "passed", "failed", "error", "skipped"
+
+
+@dataclass
+class Finding:
+    """One check's outcome.  ``severity`` "error" fails the task; "warning" and "info" inform."""
+
+    check: str
+    ok: bool
+    message: str
+    severity: str = "error"
+
+
+@dataclass
+class TaskResult:
+    id: str
+    question: str
+    title: str
+    function: str
+    status: str
+    reason: str
+    points: float = 0.0
+    max_points: float = 0.0
+    threshold: float | None = None
+    test_accuracy: float | None = None
+    findings: list[Finding] = field(default_factory=list)
+    params_total: int | None = None
+    params_trainable: int | None = None
+    epochs: int | None = None
+    epochs_run: int | None = None
+    batch_size: int | None = None
+    history: dict[str, list[float]] = field(default_factory=dict)
+    confusion_matrix: list[list[int]] | None = None
+    per_class_accuracy: list[float] | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    compile: dict | None = None
+    description: dict | None = None
+    error: dict | None = None
+    output_tail: str = ""
+
+
+@dataclass
+class ComparisonResult:
+    id: str
+    question: str
+    title: str
+    task: str
+    baseline: str
+    status: str
+    reason: str
+    points: float = 0.0
+    max_points: float = 0.0
+
+
+@dataclass
+class Results:
+    submission: dict
+    rubric: dict
+    mode: str
+    seed: int
+    started_at: str
+    data: dict = field(default_factory=dict)
+    environment: dict = field(default_factory=dict)
+    tasks: list[TaskResult] = field(default_factory=list)
+    comparisons: list[ComparisonResult] = field(default_factory=list)
+    notes: list[Finding] = field(default_factory=list)
+    finished_at: str | None = None
+    grader_version: str = ""
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def points(self) -> float:
+        return sum(t.points for t in self.tasks) + sum(c.points for c in self.comparisons)
+
+    @property
+    def max_points(self) -> float:
+        return sum(t.max_points for t in self.tasks) + sum(c.max_points for c in self.comparisons)
+
+    @property
+    def passed(self) -> bool:
+        graded = [t for t in self.tasks if t.status != SKIPPED] + list(self.comparisons)
+        return all(x.status in (PASSED, SKIPPED) for x in graded)
+
+    def task(self, task_id: str) -> TaskResult | None:
+        return next((t for t in self.tasks if t.id == task_id), None)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["points"], d["max_points"] = self.points, self.max_points
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Results":
+        version = d.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise ResultsError(f"Unsupported results schema_version. Expected: {SCHEMA_VERSION}. "
+                               f"Received: {version!r}",
+                               hint="Re-grade with this grader version, or use the grader "
+                                    "version that wrote the file.")
+        d = dict(d)
+        d.pop("points", None)
+        d.pop("max_points", None)
+        tasks = [TaskResult(**{**t, "findings": [Finding(**f) for f in t.get("findings", [])]})
+                 for t in d.pop("tasks", [])]
+        comps = [ComparisonResult(**c) for c in d.pop("comparisons", [])]
+        notes = [Finding(**f) for f in d.pop("notes", [])]
+        return cls(tasks=tasks, comparisons=comps, notes=notes, **d)
+
+
+def _clean(value):
+    """JSON has no NaN: a diverged loss is written as null, not as an invalid token."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write to a temporary file beside ``path`` and rename: a kill leaves the old or the new."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(_clean(data), f, indent=2, allow_nan=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def save_results(results: Results, path: Path) -> None:
+    write_json_atomic(path, results.to_dict())
+
+
+def load_results(path: Path) -> Results:
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ResultsError(f"Results file not found: {path}",
+                           hint="Run `grader check SUBMISSION --out DIR` first.") from None
+    except (ValueError, OSError) as exc:
+        raise ResultsError(f"Cannot read results file {path}: {exc}") from None
+    try:
+        return Results.from_dict(data)
+    except TypeError as exc:
+        raise ResultsError(f"{path} is not a grader results file: {exc}") from None

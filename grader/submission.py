@@ -1,0 +1,130 @@
+"""Reading a submission file and the student's ``TRAINING`` requests.
+
+The grader's process never executes the submission: it checks that the file
+can be read, hashes it, and later validates what the child says the module
+defines.
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import SubmissionError
+from .results import Finding
+from .rubric import Rubric, Task
+
+TRAINING_KEYS = ("epochs", "batch_size")
+
+
+@dataclass(frozen=True)
+class Submission:
+    path: Path
+    sha256: str
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def describe(self) -> dict:
+        return {"path": str(self.path), "name": self.name, "sha256": self.sha256}
+
+
+def load_submission(path: str | Path) -> Submission:
+    path = Path(path).expanduser().resolve()
+    if not path.exists():
+        raise SubmissionError(f"Submission not found: {path}",
+                              hint="Give the path of the student's .py file.")
+    if path.is_dir():
+        raise SubmissionError(f"{path} is a folder. Expected a .py file.",
+                              hint="Give the path of one submission file.")
+    if path.suffix != ".py":
+        raise SubmissionError(f"Expected a Python file (.py). Received: {path.name}",
+                              hint="Save the notebook's code as a .py file "
+                                   "(File > Download > .py) and grade that.")
+    try:
+        raw = path.read_bytes()
+        raw.decode("utf-8")
+    except OSError as exc:
+        raise SubmissionError(f"Cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise SubmissionError(f"{path.name} is not UTF-8 text: {exc}",
+                              hint="Save the file with UTF-8 encoding.") from None
+    return Submission(path, hashlib.sha256(raw).hexdigest())
+
+
+def expected_signature(task: Task, rubric: Rubric) -> str:
+    shape = tuple(rubric.input_shape)
+    return (f"def {task.function}(input_shape={shape}, num_classes={rubric.num_classes}): "
+            f"... return model  # a keras.Model")
+
+
+def missing_function_message(task: Task, rubric: Rubric, callables: list[str], name: str) -> str:
+    msg = f"{task.function} is not defined in {name}."
+    close = difflib.get_close_matches(task.function, callables, n=1, cutoff=0.7)
+    if close:
+        msg += f" Did you mean to name {close[0]!r} {task.function!r}?"
+    return msg + f" Expected: {expected_signature(task, rubric)}"
+
+
+def training_settings(task: Task, rubric: Rubric, training, quick: bool
+                      ) -> tuple[int, int, list[Finding]]:
+    """Epochs and batch size for a task: the student's request, else the rubric's defaults.
+
+    A request over the budget is kept as requested (and fails the budget check);
+    it is never trimmed silently.
+    """
+    epochs = task.epochs
+    batch_size = task.batch_size or rubric.training.batch_size
+    findings: list[Finding] = []
+    req = (training or {}).get(task.id) if isinstance(training, dict) else None
+    if req is None:
+        return epochs, batch_size, findings
+    if not isinstance(req, dict):
+        findings.append(Finding("training", False,
+                                f"TRAINING[{task.id!r}] must be a dict like "
+                                f"{{'epochs': 10, 'batch_size': 64}}. Received: {req!r}"))
+        return epochs, batch_size, findings
+    for key in req:
+        if key not in TRAINING_KEYS:
+            close = difflib.get_close_matches(key, TRAINING_KEYS, n=1)
+            findings.append(Finding("training", False,
+                                    f"TRAINING[{task.id!r}] has an unknown key {key!r}"
+                                    + (f": did you mean {close[0]!r}?" if close else
+                                       f". Known keys: {', '.join(TRAINING_KEYS)}."),
+                                    severity="warning"))
+    for key in TRAINING_KEYS:
+        if key in req:
+            value = req[key]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                findings.append(Finding("training", False,
+                                        f"TRAINING[{task.id!r}][{key!r}] must be a positive "
+                                        f"integer. Received: {value!r}"))
+            elif key == "epochs":
+                epochs = value
+            else:
+                batch_size = value
+    return epochs, batch_size, findings
+
+
+def training_table_findings(training, rubric: Rubric) -> list[Finding]:
+    """Problems with TRAINING as a whole: not a dict, or keyed by a task that does not exist."""
+    if training is None:
+        return []
+    if not isinstance(training, dict) or "__unreadable__" in training:
+        received = training.get("__unreadable__") if isinstance(training, dict) else repr(training)
+        return [Finding("training", False,
+                        "TRAINING must be a dict keyed by task id, like "
+                        "{'fc': {'epochs': 10, 'batch_size': 64}}; the defaults are used. "
+                        f"Received: {received}", severity="warning")]
+    out = []
+    for key in training:
+        if key not in rubric.task_ids:
+            close = difflib.get_close_matches(key, rubric.task_ids, n=1)
+            out.append(Finding("training", False,
+                               f"TRAINING has a key {key!r} that is no task"
+                               + (f": did you mean {close[0]!r}?" if close else
+                                  f". Task ids: {', '.join(rubric.task_ids)}."),
+                               severity="warning"))
+    return out

@@ -1,0 +1,102 @@
+"""Fit a student's model under the budget.  Runs in the child process.
+
+The student's configuration is kept: their optimizer (and learning-rate
+schedule), their loss and label encoding, their batch size and epochs, shuffled
+data order from the fixed seed.  The grader only adds an accuracy metric and
+``steps_per_execution``, which runs several batches per call into the backend:
+the same maths with less Python overhead.  Per-batch callbacks (the grader's
+progress display) then run once per execution instead of once per batch.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+
+def compile_for_grading(model, default_optimizer: str, default_loss: str,
+                        steps_per_execution: int) -> dict:
+    """Compile with the student's settings when they compiled, else the rubric's defaults."""
+    from .describe import describe_loss, describe_optimizer
+
+    compiled = bool(getattr(model, "compiled", False)) and getattr(model, "loss", None) is not None
+    if compiled:
+        optimizer, loss, jit = model.optimizer, model.loss, getattr(model, "jit_compile", "auto")
+    else:
+        optimizer, loss, jit = default_optimizer, default_loss, "auto"
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"],
+                  steps_per_execution=steps_per_execution, jit_compile=jit)
+    info = {"compiled_by": "student" if compiled else "grader",
+            "optimizer": describe_optimizer(model.optimizer),
+            "loss": describe_loss(loss), "steps_per_execution": steps_per_execution}
+    return info
+
+
+def encode_labels(y: np.ndarray, num_classes: int, one_hot: bool) -> np.ndarray:
+    if not one_hot:
+        return y.astype("int32")
+    out = np.zeros((len(y), num_classes), dtype="float32")
+    out[np.arange(len(y)), y] = 1.0
+    return out
+
+
+def to_float(x: np.ndarray) -> np.ndarray:
+    """uint8 images to float32 in [0, 1], as the submission contract promises."""
+    return np.multiply(x, np.float32(1.0 / 255.0), dtype=np.float32)
+
+
+def make_progress_callback(emit, task_id: str, epochs: int, steps: int, every_s: float = 0.5):
+    import keras
+
+    class Progress(keras.callbacks.Callback):
+        """Streams epochs (and, throttled, batches) to the parent; stops on a NaN loss."""
+
+        def __init__(self):
+            super().__init__()
+            self.history: dict[str, list[float]] = {}
+            self.nan_at: dict | None = None
+            self._last = 0.0
+            self._epoch = 0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            logs = logs or {}
+            loss = logs.get("loss")
+            if loss is not None and not math.isfinite(float(loss)):
+                self.nan_at = {"epoch": self._epoch + 1, "batch": int(batch) + 1}
+                self.model.stop_training = True
+            now = time.monotonic()
+            if now - self._last >= every_s:
+                self._last = now
+                emit({"ev": "batch", "task": task_id, "epoch": self._epoch + 1, "epochs": epochs,
+                      "batch": int(batch) + 1, "steps": steps,
+                      "logs": {k: float(v) for k, v in logs.items()}})
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = {k: float(v) for k, v in (logs or {}).items()}
+            for k, v in logs.items():
+                self.history.setdefault(k, []).append(v)
+            if self.nan_at is None and any(not math.isfinite(v) for v in logs.values()
+                                           if v is not None):
+                self.nan_at = {"epoch": epoch + 1, "batch": None}
+                self.model.stop_training = True
+            emit({"ev": "epoch", "task": task_id, "epoch": epoch + 1, "epochs": epochs,
+                  "logs": logs})
+
+    return Progress()
+
+
+def fit(model, x_train, y_train, x_val, y_val, *, epochs: int, batch_size: int, emit,
+        task_id: str) -> dict:
+    """Train and report history, timing and a NaN stop, if any."""
+    steps = math.ceil(len(x_train) / batch_size)
+    progress = make_progress_callback(emit, task_id, epochs, steps)
+    t0 = time.perf_counter()
+    model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs,
+              validation_data=(x_val, y_val), shuffle=True, verbose=0, callbacks=[progress])
+    train_s = time.perf_counter() - t0
+    return {"history": progress.history, "train_s": train_s, "nan": progress.nan_at,
+            "epochs_run": len(next(iter(progress.history.values()), []))}

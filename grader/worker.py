@@ -1,0 +1,203 @@
+"""The child's side: import the submission, build, describe, train, predict.
+
+Student code runs only in this process.  It is started by ``sandbox.Child``
+with two extra pipes (commands in, events out) and answers one command at a
+time.  It never receives test labels: only the images it needs.  What it sends
+back is data that the grader's process checks before use.
+"""
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from . import protocol
+
+MAX_MESSAGE = 2000
+
+
+def student_error(exc: BaseException, path: str) -> dict:
+    """The error as a student should read it: type, message, and only the frames in their file."""
+    frames = []
+    for fs in traceback.extract_tb(exc.__traceback__):
+        if os.path.abspath(fs.filename) == path:
+            frames.append({"line": fs.lineno, "function": fs.name, "code": (fs.line or "").strip()})
+    if isinstance(exc, SyntaxError) and os.path.abspath(exc.filename or "") == path:
+        frames.append({"line": exc.lineno, "function": "<module>",
+                       "code": (exc.text or "").strip()})
+    message = str(exc)
+    if isinstance(exc, SystemExit):
+        message = f"the code called sys.exit({exc.code!r})"
+    if len(message) > MAX_MESSAGE:
+        message = message[:MAX_MESSAGE] + " ..."
+    return {"type": type(exc).__name__, "message": message, "frames": frames[-5:]}
+
+
+class Worker:
+    def __init__(self, evt_fd: int):
+        self.evt_fd = evt_fd
+        self.module = None
+        self.path = ""
+        self._data: dict[str, tuple] = {}
+
+    def emit(self, msg: dict) -> None:
+        protocol.write(self.evt_fd, msg)
+
+    # -- commands ---------------------------------------------------------
+    def hello(self) -> None:
+        t0 = time.perf_counter()
+        import keras  # noqa: F401  (timed: the start-up cost of every child)
+        from .environment import backend_info
+        info = backend_info()
+        determinism = False
+        if info["device"]["backend"] == "tensorflow":
+            import tensorflow as tf
+            tf.config.experimental.enable_op_determinism()
+            determinism = True
+        elif info["device"]["backend"] == "jax":
+            determinism = info["device"]["kind"] == "cpu" or \
+                "xla_gpu_deterministic_ops=true" in os.environ.get("XLA_FLAGS", "")
+        self.emit({"ev": "hello", "pid": os.getpid(), "import_s": time.perf_counter() - t0,
+                   "determinism": determinism, **info})
+
+    def import_submission(self, path: str) -> None:
+        self.path = os.path.abspath(path)
+        t0 = time.perf_counter()
+        sys.path.insert(0, os.path.dirname(self.path))
+        try:
+            spec = importlib.util.spec_from_file_location("submission", self.path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules["submission"] = module
+            spec.loader.exec_module(module)
+        except BaseException as exc:  # SystemExit and KeyboardInterrupt from student code too
+            self.emit({"ev": "imported", "ok": False, "error": student_error(exc, self.path),
+                       "import_s": time.perf_counter() - t0})
+            return
+        self.module = module
+        callables = sorted(n for n, v in vars(module).items()
+                           if callable(v) and not n.startswith("__"))
+        training = getattr(module, "TRAINING", None)
+        try:
+            training = json.loads(json.dumps(training))
+        except (TypeError, ValueError):
+            training = {"__unreadable__": repr(training)[:200]}
+        self.emit({"ev": "imported", "ok": True, "callables": callables, "training": training,
+                   "import_s": time.perf_counter() - t0})
+
+    def data(self, folder: str):
+        if folder not in self._data:
+            import numpy as np
+            from .training import to_float
+
+            def load(name):
+                return np.load(os.path.join(folder, name + ".npy"), mmap_mode="r",
+                               allow_pickle=False)
+
+            self._data = {folder: (to_float(load("x_train")), np.asarray(load("y_train")),
+                                   to_float(load("x_val")), np.asarray(load("y_val")),
+                                   to_float(load("x_test")))}
+        return self._data[folder]
+
+    def build(self, req: dict):
+        import keras
+
+        fn = getattr(self.module, req["function"])
+        kwargs = {}
+        try:
+            params = inspect.signature(fn).parameters
+            accepts_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+            for key, value in (("input_shape", tuple(req["input_shape"])),
+                               ("num_classes", req["num_classes"])):
+                if key in params or accepts_any:
+                    kwargs[key] = value
+        except (TypeError, ValueError):
+            pass
+        model = fn(**kwargs)
+        if not isinstance(model, keras.Model):
+            kind = type(model)
+            raise TypeError(f"{req['function']}() must return a keras.Model. Received: "
+                            f"{kind.__module__}.{kind.__qualname__}"
+                            + (" (a tf.keras / Keras 2 model: build it with `import keras`, "
+                               "Keras 3)" if kind.__module__.startswith(("tf_keras", "tensorflow"))
+                               else ""))
+        if not model.built or not getattr(model, "inputs", None):
+            try:
+                model.build((None, *req["input_shape"]))
+            except Exception:
+                import numpy as np
+                model(np.zeros((1, *req["input_shape"]), dtype="float32"))
+        return model
+
+    def run_task(self, req: dict) -> None:
+        import keras
+        import numpy as np
+        from .describe import describe_compile, describe_model
+        from .training import compile_for_grading, encode_labels, fit
+
+        task_id = req["task"]
+        out = {"ev": "result", "task": task_id, "ok": False, "stage": "build", "timings": {}}
+        t0 = time.perf_counter()
+        try:
+            keras.backend.clear_session()
+            keras.utils.set_random_seed(req["seed"])
+            model = self.build(req)
+            out["timings"]["build_s"] = time.perf_counter() - t0
+            out["stage"] = "describe"
+            out["description"] = describe_model(model)
+            out["description"]["compile"] = describe_compile(model)
+            if not req.get("train", True):
+                out["ok"] = True
+                return
+            out["stage"] = "compile"
+            out["compile"] = compile_for_grading(model, req["optimizer"], req["loss"],
+                                                 req["steps_per_execution"])
+            x_train, y_train, x_val, y_val, x_test = self.data(req["data"])
+            one_hot = out["compile"]["loss"]["one_hot"]
+            out["stage"] = "train"
+            trained = fit(model, x_train, encode_labels(y_train, req["num_classes"], one_hot),
+                          x_val, encode_labels(y_val, req["num_classes"], one_hot),
+                          epochs=req["epochs"], batch_size=req["batch_size"], emit=self.emit,
+                          task_id=task_id)
+            out["history"], out["nan"] = trained["history"], trained["nan"]
+            out["timings"]["train_s"] = trained["train_s"]
+            out["epochs_run"] = trained["epochs_run"]
+            out["stage"] = "predict"
+            t1 = time.perf_counter()
+            preds = np.asarray(model.predict(x_test, batch_size=500, verbose=0), dtype="float32")
+            out["timings"]["predict_s"] = time.perf_counter() - t1
+            pred_file = os.path.join(os.getcwd(), f"predictions-{task_id}.npy")
+            np.save(pred_file, preds, allow_pickle=False)
+            out["predictions"] = pred_file
+            out["ok"] = True
+        except BaseException as exc:  # the student's code raised, at any stage
+            out["error"] = student_error(exc, self.path)
+        finally:
+            out["timings"]["total_s"] = time.perf_counter() - t0
+            self.emit(out)
+
+
+def main(argv: list[str]) -> int:
+    cmd_fd, evt_fd = int(argv[1]), int(argv[2])
+    worker = Worker(evt_fd)
+    commands = os.fdopen(cmd_fd, "rb")
+    worker.hello()
+    for line in commands:
+        msg = json.loads(line)
+        op = msg.get("op")
+        if op == "import":
+            worker.import_submission(msg["path"])
+        elif op == "task":
+            worker.run_task(msg)
+        elif op == "exit":
+            break
+    return 0
+
+
+if __name__ == "__main__":
+    sys.stdout.reconfigure(line_buffering=True)
+    os._exit(main(sys.argv))  # skip interpreter teardown: a student's atexit hooks must not hang us
