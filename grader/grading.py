@@ -110,8 +110,7 @@ def _import_failure(imported, name: str, limit: float) -> tuple[str, dict | None
                     f"`if __name__ == \"__main__\":`."), None
         return f"Importing {name} stopped the process: {imported.message}.", None
     err = imported["error"]
-    where = f" (line {err['frames'][-1]['line']})" if err.get("frames") else ""
-    return f"{name} could not be imported: {err['type']}: {err['message']}{where}", err
+    return f"{name} could not be imported: {err['type']}: {err['message']}{_line(err)}", err
 
 
 def check(submission: str | Path, *, data: str | Path | None = None,
@@ -224,20 +223,30 @@ def _grade_tasks(session: _Session, rubric: Rubric, selected: list[Task], result
                    "optimizer": rubric.training.optimizer, "loss": rubric.training.loss,
                    "epochs": epochs, "batch_size": batch_size, "data": str(bundle),
                    "train": trainable, "steps_per_execution": steps_per_execution}
-        session.child.send(request)
-        reply = session.child.wait_for("result", timeout, on_event=reporter.event)
         result.findings = found
+        session.child.send(request)
+        t_end = time.monotonic() + timeout
+        reply = session.child.wait_for(("described", "result"), timeout, on_event=reporter.event)
+        stage = "building the model"
+        if isinstance(reply, dict) and reply.get("ev") == "described":
+            stage = "training"
+            descriptions[task.id] = reply["description"]
+            result.findings += _structure(task, rubric, reply["description"], descriptions)
+            go = all(f.ok or f.severity != "error" for f in result.findings)
+            session.child.send({"op": "train" if go else "skip"})
+            reply = session.child.wait_for("result", max(t_end - time.monotonic(), 1.0),
+                                           on_event=reporter.event)
+        elif isinstance(reply, dict) and reply.get("description"):
+            descriptions[task.id] = reply["description"]
+            result.findings += _structure(task, rubric, reply["description"], descriptions)
         if isinstance(reply, Ended):
-            stage = "training" if trainable else "building the model"
             result.reason = (f"{task.function}: {stage} {reply.message}" +
                              (" (the time limit for this task; an endless loop, or a model far "
                               "too large for the budget?)" if reply.reason == "timeout" else "."))
             result.output_tail = session.child.output.text()[-4000:]
             session.close()
         else:
-            _apply_reply(task, rubric, result, reply, descriptions, y_test, quick)
-            if reply.get("description"):
-                descriptions[task.id] = reply["description"]
+            _apply_reply(task, rubric, result, reply, y_test, quick)
         checks.decide(task, result, quick)
         reporter.task_finished(result)
         save()
@@ -263,22 +272,29 @@ _STAGES = {"build": "building the model", "describe": "inspecting the model",
            "compile": "compiling the model", "train": "training", "predict": "predicting"}
 
 
+def _structure(task: Task, rubric: Rubric, desc: dict, descriptions: dict) -> list[Finding]:
+    return checks.structure_findings(task, rubric, desc, _default_compile(desc, rubric),
+                                     descriptions.get(task.same_as))
+
+
+def _line(err: dict) -> str:
+    frames = err.get("frames") or []
+    return f" (line {frames[-1]['line']})" if frames else ""
+
+
 def _apply_reply(task: Task, rubric: Rubric, result: TaskResult, reply: dict,
-                 descriptions: dict, y_test: np.ndarray, quick: bool) -> None:
+                 y_test: np.ndarray, quick: bool) -> None:
     desc = reply.get("description")
     result.timings = {k: float(v) for k, v in reply.get("timings", {}).items()
                       if isinstance(v, (int, float))}
+    result.compile = reply.get("compile")
     if desc:
         result.description = desc
         result.params_total = desc.get("params_total")
         result.params_trainable = desc.get("params_trainable")
-        compile_info = reply.get("compile") or _default_compile(desc, rubric)
-        result.compile = reply.get("compile")
-        result.findings += checks.structure_findings(task, rubric, desc, compile_info,
-                                                     descriptions.get(task.same_as))
     if not reply.get("ok"):
         err = reply.get("error") or {}
-        where = f" (line {err['frames'][-1]['line']})" if err.get("frames") else ""
+        where = _line(err)
         result.error = err
         result.reason = (f"{task.function}: {err.get('type')} while "
                          f"{_STAGES.get(reply.get('stage'), reply.get('stage'))}{where}: "

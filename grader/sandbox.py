@@ -105,13 +105,16 @@ class Child:
         except (BrokenPipeError, OSError):
             return False
 
-    def wait_for(self, event: str, timeout_s: float, on_event=None) -> dict | Ended:
-        """Return the next message of kind ``event``, passing others to ``on_event``."""
+    def wait_for(self, event: str | tuple[str, ...], timeout_s: float,
+                 on_event=None) -> dict | Ended:
+        """Return the next message of kind ``event`` (or one of several), passing others to
+        ``on_event``."""
+        events = (event,) if isinstance(event, str) else event
         deadline = time.monotonic() + timeout_s
         while True:
             while self._pending:
                 msg = self._pending.popleft()
-                if msg.get("ev") == event:
+                if msg.get("ev") in events:
                     return msg
                 if on_event is not None:
                     on_event(msg)

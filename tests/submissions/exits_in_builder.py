@@ -1,0 +1,17 @@
+"""build_fc_model kills its own process; build_cnn_model must still be graded."""
+import os
+
+import keras
+from keras import layers
+
+TRAINING = {"cnn": {"epochs": 1}}
+
+
+def build_fc_model(input_shape=(32, 32, 3), num_classes=10):
+    os._exit(3)
+
+
+def build_cnn_model(input_shape=(32, 32, 3), num_classes=10):
+    return keras.Sequential([keras.Input(shape=input_shape),
+                             layers.Conv2D(16, 4, strides=4, activation="relu"),
+                             layers.Flatten(), layers.Dense(num_classes, activation="softmax")])

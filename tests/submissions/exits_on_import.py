@@ -1,0 +1,3 @@
+import sys
+
+sys.exit("this notebook was exported with a stray exit()")

@@ -1,0 +1,212 @@
+"""Grading each fixture submission end to end on synthetic data (a child process each)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import grader
+from grader.results import ERROR, FAILED, PASSED, load_results
+
+_cache: dict = {}
+
+
+@pytest.fixture
+def grade(synthetic_npz, submission, tmp_path_factory):
+    """Grade a fixture once per session: many tests read one run."""
+    def run(name: str, tasks: str, **kwargs):
+        key = (name, tasks, tuple(sorted(kwargs.items())))
+        if key not in _cache:
+            out = tmp_path_factory.mktemp(name.replace(".py", ""))
+            _cache[key] = grader.check(submission(name), data=synthetic_npz, tasks=tasks,
+                                       out=out, **kwargs)
+        return _cache[key]
+    return run
+
+
+def test_good_submission_passes_every_task(grade, synthetic_npz):
+    r = grade("good.py", "fc,cnn,cnn_dropout,cnn_batchnorm,final")
+    assert [t.status for t in r.tasks] == [PASSED] * 5, [t.reason for t in r.tasks]
+    assert r.passed and r.points == r.max_points == 10
+    fc = r.task("fc")
+    assert fc.test_accuracy >= 0.45 and fc.epochs == fc.epochs_run == 3 and fc.batch_size == 32
+    assert set(fc.history) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert len(fc.history["val_accuracy"]) == 3
+    assert fc.params_total == 32 * 32 * 3 * 64 + 64 + 64 * 10 + 10
+    assert sum(map(sum, fc.confusion_matrix)) == r.data["n_test_used"] == 300
+    assert r.task("cnn").params_total < fc.params_total
+    assert r.comparisons[0].status == PASSED and r.comparisons[0].points == 1
+    same = [f for f in r.task("cnn_dropout").findings if f.check == "same_as"]
+    assert same and same[0].ok
+    # provenance recorded with the results
+    assert r.environment["device"]["backend"] == "tensorflow"
+    assert r.environment["versions"]["keras"].startswith("3.")
+    assert r.environment["determinism"] is True
+    assert r.data["fingerprint"] and r.seed == 0 and r.rubric["version"] == "1.0.0"
+
+
+def test_results_json_round_trips(grade, tmp_path):
+    r = grade("good.py", "fc,cnn,cnn_dropout,cnn_batchnorm,final")
+    path = tmp_path / "results.json"
+    grader.results.save_results(r, path)
+    data = json.loads(path.read_text())
+    assert data["schema_version"] == 1 and data["points"] == 10
+    again = load_results(path)
+    assert again.to_dict() == r.to_dict()
+
+
+def test_same_seed_gives_the_same_numbers(grade):
+    a = grade("good.py", "fc,cnn,cnn_dropout,cnn_batchnorm,final")
+    b = grade("good.py", "fc", seed=0)
+    assert a.task("fc").history == b.task("fc").history
+    assert a.task("fc").test_accuracy == b.task("fc").test_accuracy
+
+
+def test_missing_function_names_it_and_grades_the_rest(grade):
+    r = grade("missing_function.py", "fc,cnn")
+    cnn = r.task("cnn")
+    assert cnn.status == ERROR
+    assert "build_cnn_model is not defined in missing_function.py" in cnn.reason
+    assert "'build_cnn_modle'" in cnn.reason
+    assert "def build_cnn_model(input_shape=(32, 32, 3), num_classes=10)" in cnn.reason
+    assert r.task("fc").test_accuracy is not None  # the other task still trained
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("syntax_error.py", "SyntaxError: expected ':' (line 4)"),
+    ("import_error.py", "ModuleNotFoundError: No module named "
+                        "'tensorflow_addons_that_does_not_exist' (line 2)"),
+    ("exits_on_import.py", "SystemExit: the code called sys.exit("),
+])
+def test_import_failures_fail_every_task_with_the_students_line(grade, name, expected):
+    r = grade(name, "fc")
+    fc = r.task("fc")
+    assert fc.status == ERROR
+    assert f"{name} could not be imported" in fc.reason and expected in fc.reason
+
+
+def test_loop_at_import_times_out(grade, fast_rubric):
+    r = grade("loops_on_import.py", "fc", rubric=fast_rubric(import_timeout_s=12))
+    assert r.task("fc").status == ERROR
+    assert "did not finish within 12 s" in r.task("fc").reason
+    assert "top level" in r.task("fc").reason
+
+
+def test_exception_in_builder_shows_line_and_other_task_is_graded(grade):
+    r = grade("raises_in_builder.py", "fc,cnn")
+    fc = r.task("fc")
+    assert fc.status == ERROR
+    assert fc.reason.startswith("build_fc_model: ZeroDivisionError while building the model "
+                                "(line 9)")
+    assert fc.error["frames"][-1]["code"] == "units = 512 // 0"
+    assert r.task("cnn").status in (PASSED, FAILED) and r.task("cnn").test_accuracy is not None
+    assert r.comparisons[0].status == ERROR
+
+
+def test_hanging_builder_times_out_and_other_task_is_graded(grade, fast_rubric):
+    r = grade("hangs_in_builder.py", "fc,cnn", rubric=fast_rubric(task_timeout_s=15))
+    assert r.task("fc").status == ERROR
+    assert "did not finish within 15 s" in r.task("fc").reason
+    assert r.task("cnn").test_accuracy is not None
+
+
+def test_process_exit_in_builder_is_reported_and_other_task_is_graded(grade):
+    r = grade("exits_in_builder.py", "fc,cnn")
+    assert r.task("fc").status == ERROR
+    assert "exited with code 3" in r.task("fc").reason
+    assert r.task("cnn").test_accuracy is not None
+
+
+def test_wrong_shapes_fail_without_training(grade):
+    r = grade("wrong_shapes.py", "fc,cnn")
+    fc, cnn = r.task("fc"), r.task("cnn")
+    assert fc.status == FAILED and cnn.status == FAILED
+    assert "Expected output shape (None, 10), one score per class. Received: " \
+           "output_shape=(None, 5)" in fc.reason
+    assert "Expected input shape (None, 32, 32, 3). Received: input_shape=(None, 28, 28, 1)" \
+        in cnn.reason
+    assert fc.history == {} and fc.test_accuracy is None  # not trained
+
+
+def test_output_activation_rules(grade):
+    r = grade("output_activation.py", "fc,cnn")
+    fc = r.task("fc")
+    assert fc.status == FAILED and "Expected a softmax output, or logits" in fc.reason
+    cnn_checks = {f.check: f for f in r.task("cnn").findings}
+    assert cnn_checks["output_activation"].ok
+    assert r.task("cnn").compile["loss"]["from_logits"] is True
+    assert r.task("cnn").compile["compiled_by"] == "student"
+
+
+def test_fc_with_convolution_fails(grade):
+    fc = grade("fc_with_conv.py", "fc").task("fc")
+    assert fc.status == FAILED and "may not use Conv2D" in fc.reason
+
+
+def test_dropout_model_that_changes_more_than_dropout_fails_with_the_diff(grade):
+    r = grade("dropout_changed.py", "cnn_dropout")  # cnn is built (not trained) to compare
+    t = r.task("cnn_dropout")
+    assert t.status == FAILED
+    assert "layer 1 Conv2D: filters 16 -> 32" in t.reason
+    assert "added Dense(units=64, activation=relu)" in t.reason
+
+
+def test_over_budget_is_a_failed_check_not_trimmed(grade):
+    r = grade("over_budget.py", "fc")
+    fc = r.task("fc")
+    assert fc.status == FAILED and fc.epochs == 50 and fc.history == {}
+    assert "TRAINING asks for 50 epochs; the budget for 'fc' is 20" in fc.reason
+    messages = [f.message for f in fc.findings]
+    assert any("did you mean 'batch_size'?" in m for m in messages)
+    assert any("'fully_connected' that is no task" in n.message for n in r.notes)
+
+
+def test_nan_loss_fails_with_advice(grade):
+    fc = grade("nan_loss.py", "fc").task("fc")
+    assert fc.status == FAILED
+    assert "The loss became NaN or infinite at epoch 1" in fc.reason
+    assert "learning rate" in fc.reason
+    assert fc.epochs_run == 1
+
+
+def test_one_hot_loss_gets_one_hot_labels(grade):
+    fc = grade("one_hot.py", "fc").task("fc")
+    assert fc.compile["loss"]["one_hot"] is True
+    assert fc.status == PASSED and fc.test_accuracy > 0.45
+
+
+def test_not_a_model(grade):
+    fc = grade("not_a_model.py", "fc").task("fc")
+    assert fc.status == ERROR
+    assert "build_fc_model() must return a keras.Model. Received: builtins.list" in fc.reason
+
+
+def test_below_threshold(grade):
+    fc = grade("below_threshold.py", "fc").task("fc")
+    assert fc.status == FAILED
+    assert fc.reason.startswith("Test accuracy") and "below the threshold of 45%" in fc.reason
+    assert fc.points == 0
+
+
+def test_quick_mode_gives_no_accuracy_verdict(grade):
+    r = grade("good.py", "fc,cnn", quick=True)
+    assert r.mode == "quick"
+    assert all(t.status == PASSED and t.test_accuracy is None for t in r.tasks)
+    assert all(t.epochs_run == 1 for t in r.tasks)
+    assert r.data["n_train_used"] <= 2000 and r.data["n_test_used"] <= 1000
+
+
+def test_results_file_is_written_after_every_task(synthetic_npz, submission, tmp_path):
+    seen = []
+
+    class Spy(grader.reporting.Reporter):
+        def task_finished(self, result):
+            seen.append([t["id"] for t in json.loads((tmp_path / "results.json").read_text())
+                         ["tasks"]] if (tmp_path / "results.json").exists() else None)
+
+    grader.check(submission("raises_in_builder.py"), data=synthetic_npz, tasks="fc,cnn",
+                 out=tmp_path, reporter=Spy(), quick=True)
+    # when cnn finishes, the file already holds fc's result
+    assert seen[1] == ["fc"]
+    assert [t["id"] for t in json.loads((tmp_path / "results.json").read_text())["tasks"]] == \
+        ["fc", "cnn"]
