@@ -52,10 +52,10 @@ def main() -> None:
               help="Batches per backend call: same maths, less overhead.")
 def check(submission, data, tasks, rubric, seed, out, quick, steps_per_execution) -> None:
     """Grade one SUBMISSION (.py) and print a verdict per task."""
-    from .console import RichReporter, print_summary
+    from .console import RichReporter, output_console, print_summary
     from .grading import DEFAULT_STEPS_PER_EXECUTION, check as run_check
 
-    err = Console(stderr=True)
+    err = output_console(stderr=True)
     try:
         results = run_check(submission, data=data, rubric=rubric, tasks=tasks, seed=seed,
                             quick=quick, out=out, reporter=RichReporter(err),
@@ -65,7 +65,12 @@ def check(submission, data, tasks, rubric, seed, out, quick, steps_per_execution
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/yellow]: results of finished tasks are in --out, if given.")
         sys.exit(130)
-    print_summary(results, Console())
+    except Exception:  # a bug in the grader, not the user's or the student's fault
+        err.print_exception()
+        err.print("[bold red]internal error[/bold red]: this is a bug in grader; please report it "
+                  "with the traceback above.")
+        sys.exit(EXIT_INTERNAL)
+    print_summary(results, output_console())
     if out is not None:
         err.print(f"results: {Path(out) / 'results.json'}")
     sys.exit(EXIT_PASSED if results.passed else EXIT_FAILED)

@@ -68,9 +68,16 @@ class RichReporter(Reporter):
 
 
 def summary_table(results: Results) -> Table:
-    table = Table(title=f"{results.submission['name']}: {results.points:g} / "
-                        f"{results.max_points:g} points ({results.mode})")
-    for col, kw in (("Q", {}), ("task", {}), ("verdict", {}), ("test acc", {"justify": "right"}),
+    if results.mode == "quick":
+        ok = sum(t.status == PASSED for t in results.tasks)
+        title = (f"{results.submission['name']}: quick check, {ok} of {len(results.tasks)} "
+                 f"task(s) build, pass the structure checks and train (no accuracy verdict)")
+    else:
+        title = (f"{results.submission['name']}: {results.points:g} / {results.max_points:g} "
+                 f"points")
+    table = Table(title=title)
+    for col, kw in (("Q", {}), ("task", {"no_wrap": True}), ("verdict", {}),
+                    ("test acc", {"justify": "right"}),
                     ("threshold", {"justify": "right"}), ("params", {"justify": "right"}),
                     ("epochs", {"justify": "right"}), ("batch", {"justify": "right"}),
                     ("time", {"justify": "right"}), ("points", {"justify": "right"})):
@@ -91,6 +98,14 @@ def summary_table(results: Results) -> Table:
         table.add_row(c.question, c.id, f"[{style}]{c.status}[/{style}]", "", "", "", "", "", "",
                       f"{c.points:g}/{c.max_points:g}")
     return table
+
+
+def output_console(stderr: bool = False) -> Console:
+    """A console; piped to a log it is wide enough that the table does not wrap."""
+    console = Console(stderr=stderr)
+    if not console.is_terminal and not console.is_jupyter:
+        console = Console(stderr=stderr, width=max(console.width, 120))
+    return console
 
 
 def print_summary(results: Results, console: Console) -> None:

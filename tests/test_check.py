@@ -210,3 +210,11 @@ def test_results_file_is_written_after_every_task(synthetic_npz, submission, tmp
     assert seen[1] == ["fc"]
     assert [t["id"] for t in json.loads((tmp_path / "results.json").read_text())["tasks"]] == \
         ["fc", "cnn"]
+
+
+def test_steps_per_execution_keeps_the_maths(grade):
+    one = grade("good.py", "fc", steps_per_execution=1).task("fc")
+    many = grade("good.py", "fc", steps_per_execution=8).task("fc")
+    assert one.history == many.history
+    assert one.test_accuracy == many.test_accuracy
+    assert many.compile["steps_per_execution"] == 8

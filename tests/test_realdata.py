@@ -1,0 +1,30 @@
+"""Real CIFAR-10: enabled when GRADER_CIFAR10 names it (.ci/run sets it)."""
+from __future__ import annotations
+
+import pytest
+
+import grader
+from grader.results import PASSED
+
+from conftest import real_data_path
+
+pytestmark = [pytest.mark.realdata,
+              pytest.mark.skipif(real_data_path() is None,
+                                 reason="set GRADER_CIFAR10 to real CIFAR-10 (a "
+                                        "cifar-10-batches-py folder, archive or .npz)")]
+
+
+def test_simple_fc_two_epochs_on_real_cifar10(submission, tmp_path):
+    r = grader.check(submission("simple_fc.py"), tasks="fc", out=tmp_path)
+    fc = r.task("fc")
+    assert r.data["n_train"] == 50000 and r.data["n_test"] == 10000
+    assert r.data["n_train_used"] == 45000 and r.data["n_val"] == 5000
+    assert fc.epochs_run == 2
+    assert fc.test_accuracy > 0.30, fc.reason  # chance is 0.10
+    assert sum(map(sum, fc.confusion_matrix)) == 10000
+    assert (tmp_path / "results.json").is_file()
+
+
+def test_reference_quick_check_on_real_cifar10():
+    r = grader.check("reference/cifar10_lab.py", quick=True)
+    assert [t.status for t in r.tasks] == [PASSED] * 5, [t.reason for t in r.tasks]
