@@ -10,10 +10,10 @@ from keras import layers
 # these models, and several times fewer steps an epoch on a CPU.
 TRAINING = {
     "fc": {"epochs": 20, "batch_size": 128},
-    "cnn": {"epochs": 10, "batch_size": 64},
-    "cnn_dropout": {"epochs": 10, "batch_size": 64},
-    "cnn_batchnorm": {"epochs": 10, "batch_size": 64},
-    "final": {"epochs": 25, "batch_size": 128},
+    "cnn": {"epochs": 6, "batch_size": 64},
+    "cnn_dropout": {"epochs": 6, "batch_size": 64},
+    "cnn_batchnorm": {"epochs": 6, "batch_size": 64},
+    "final": {"epochs": 20, "batch_size": 128},
 }
 
 
