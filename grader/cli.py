@@ -50,7 +50,15 @@ def main() -> None:
                    "no accuracy verdict.")
 @click.option("--steps-per-execution", type=click.IntRange(min=1), default=None,
               help="Batches per backend call: same maths, less overhead.")
-def check(submission, data, tasks, rubric, seed, out, quick, steps_per_execution) -> None:
+@click.option("--timeout", "task_timeout", type=click.FloatRange(min=1), default=None,
+              help="Seconds per task, overriding the rubric's timeout_s.")
+@click.option("--memory-limit", type=click.IntRange(min=256), default=None,
+              help="MiB of memory for the process running the submission (rubric default).")
+@click.option("--resume", is_flag=True,
+              help="Keep the tasks already in --out/results.json from the same submission, "
+                   "rubric, seed and data; grade the rest.")
+def check(submission, data, tasks, rubric, seed, out, quick, steps_per_execution,
+          task_timeout, memory_limit, resume) -> None:
     """Grade one SUBMISSION (.py) and print a verdict per task."""
     from .console import RichReporter, output_console, print_summary
     from .grading import DEFAULT_STEPS_PER_EXECUTION, check as run_check
@@ -59,7 +67,9 @@ def check(submission, data, tasks, rubric, seed, out, quick, steps_per_execution
     try:
         results = run_check(submission, data=data, rubric=rubric, tasks=tasks, seed=seed,
                             quick=quick, out=out, reporter=RichReporter(err),
-                            steps_per_execution=steps_per_execution or DEFAULT_STEPS_PER_EXECUTION)
+                            steps_per_execution=steps_per_execution or DEFAULT_STEPS_PER_EXECUTION,
+                            task_timeout_s=task_timeout, memory_mb=memory_limit,
+                            resume=resume)
     except GraderError as exc:
         _fail(err, exc)
     except KeyboardInterrupt:

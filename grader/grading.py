@@ -13,6 +13,7 @@ import datetime as _dt
 import difflib
 import platform
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ from .errors import GraderError, UsageError
 from .reporting import NullReporter, Reporter
 from .results import ERROR, FAILED, Finding, Results, TaskResult, save_results
 from .rubric import Rubric, Task, load_rubric
-from .sandbox import Child, Ended
+from .sandbox import Child, Ended, SandboxLimits
 from .submission import (Submission, load_submission, missing_function_message,
                          training_settings, training_table_findings)
 
@@ -63,7 +64,9 @@ def write_bundle(split: Split, folder: Path) -> Path:
 class _Session:
     """One child and the submission imported into it; restarted after a crash or timeout."""
 
-    def __init__(self, submission: Submission, rubric: Rubric, workroot: Path):
+    def __init__(self, submission: Submission, rubric: Rubric, workroot: Path,
+                 limits: SandboxLimits):
+        self.limits = limits
         self.submission = submission
         self.rubric = rubric
         self.workroot = workroot
@@ -80,7 +83,7 @@ class _Session:
         self.starts += 1
         workdir = self.workroot / f"child-{self.starts}"
         workdir.mkdir()
-        self.child = Child(workdir)
+        self.child = Child(workdir, self.limits)
         hello = self.child.wait_for("hello", self.rubric.limits.import_timeout_s)
         if isinstance(hello, Ended):
             tail = self.child.output.text().strip().splitlines()[-5:]
@@ -119,9 +122,23 @@ def check(submission: str | Path, *, data: str | Path | None = None,
           dataset: Dataset | None = None, rubric: str | Path | Rubric | None = None,
           tasks=None, seed: int | None = None, quick: bool = False,
           out: str | Path | None = None, reporter: Reporter | None = None,
-          steps_per_execution: int = DEFAULT_STEPS_PER_EXECUTION) -> Results:
-    """Grade one submission and return its results (also written to ``out``/results.json)."""
+          steps_per_execution: int = DEFAULT_STEPS_PER_EXECUTION,
+          task_timeout_s: float | None = None, memory_mb: int | None = None,
+          resume: bool = False) -> Results:
+    """Grade one submission and return its results (also written to ``out``/results.json).
+
+    ``task_timeout_s`` and ``memory_mb`` override the rubric's limits; ``resume``
+    keeps the tasks already in ``out``/results.json from a run of the same
+    submission, rubric, seed, mode and data, and grades only the rest.
+    """
     rubric = rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
+    if task_timeout_s is not None and task_timeout_s <= 0:
+        raise UsageError(f"The task timeout must be positive. Received: {task_timeout_s}")
+    if memory_mb is not None and memory_mb < 256:
+        raise UsageError(f"The memory limit must be at least 256 MiB. Received: {memory_mb}")
+    limits = SandboxLimits(memory_mb=memory_mb or rubric.limits.memory_mb,
+                           max_file_mb=rubric.limits.max_file_mb,
+                           block_network=rubric.limits.block_network)
     sub = load_submission(submission)
     selected = select_tasks(rubric, tasks)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
@@ -146,8 +163,11 @@ def check(submission: str | Path, *, data: str | Path | None = None,
               "n_val": int(len(split.x_val)), "n_test_used": int(len(split.x_test)),
               "validation_fraction": rubric.validation_fraction, "split_seed": rubric.split_seed},
         environment={"python": platform.python_version(), "platform": platform.platform(),
-                     "steps_per_execution": steps_per_execution},
+                     "steps_per_execution": steps_per_execution,
+                     "limits": {"memory_mb": limits.memory_mb, "max_file_mb": limits.max_file_mb,
+                                "task_timeout_s": task_timeout_s}},
         grader_version=__version__)
+    done = _resumable(out_path, results) if resume else {}
 
     def save():
         if out_path is not None:
@@ -157,10 +177,10 @@ def check(submission: str | Path, *, data: str | Path | None = None,
     with tempfile.TemporaryDirectory(prefix="grader-") as tmp:
         tmp = Path(tmp)
         bundle = write_bundle(split, tmp / "data")
-        session = _Session(sub, rubric, tmp)
+        session = _Session(sub, rubric, tmp, limits)
         try:
             _grade_tasks(session, rubric, selected, results, bundle, y_test, seed, quick,
-                         steps_per_execution, reporter, save)
+                         steps_per_execution, reporter, save, task_timeout_s, done)
         finally:
             session.close()
     by_id = {t.id: t for t in results.tasks}
@@ -175,13 +195,26 @@ def check(submission: str | Path, *, data: str | Path | None = None,
 
 def _grade_tasks(session: _Session, rubric: Rubric, selected: list[Task], results: Results,
                  bundle: Path, y_test: np.ndarray, seed: int, quick: bool,
-                 steps_per_execution: int, reporter: Reporter, save) -> None:
-    import time
-
+                 steps_per_execution: int, reporter: Reporter, save,
+                 task_timeout_s: float | None, done: dict) -> None:
     deadline = time.monotonic() + rubric.limits.submission_timeout_s
     descriptions: dict[str, dict] = {}
     name = session.submission.name
     for task in selected:
+        if task.id in done:
+            results.tasks.append(done[task.id])
+            if done[task.id].description:
+                descriptions[task.id] = done[task.id].description
+            reporter.task_finished(done[task.id])
+            continue
+        if time.monotonic() > deadline:
+            results.tasks.append(TaskResult(
+                task.id, task.question, task.title, task.function, status=ERROR,
+                reason=f"Not graded: the submission's time limit of "
+                       f"{rubric.limits.submission_timeout_s:.0f} s was used up.",
+                max_points=task.points, threshold=task.threshold))
+            save()
+            continue
         result = TaskResult(task.id, task.question, task.title, task.function, status=ERROR,
                             reason="", max_points=task.points, threshold=task.threshold)
         results.tasks.append(result)
@@ -189,7 +222,8 @@ def _grade_tasks(session: _Session, rubric: Rubric, selected: list[Task], result
         if session.hello is not None and not results.environment.get("device"):
             results.environment.update(device=session.hello["device"],
                                        versions=session.hello["versions"],
-                                       determinism=session.hello["determinism"])
+                                       determinism=session.hello["determinism"],
+                                       network_blocked=session.hello["network_blocked"])
         if isinstance(imported, Ended) or not imported.get("ok"):
             result.reason, result.error = _import_failure(imported, name,
                                                           rubric.limits.import_timeout_s)
@@ -218,7 +252,8 @@ def _grade_tasks(session: _Session, rubric: Rubric, selected: list[Task], result
         if task.same_as is not None and task.same_as not in descriptions:
             descriptions.update(_describe_only(session, rubric, rubric.task(task.same_as), seed))
         left = deadline - time.monotonic()
-        timeout = min(rubric.quick.timeout_s if quick else task.timeout_s, max(left, 1.0))
+        limit = task_timeout_s or (rubric.quick.timeout_s if quick else task.timeout_s)
+        timeout = min(limit, max(left, 1.0))
         reporter.task_started(task, epochs if trainable else 0)
         request = {"op": "task", "task": task.id, "function": task.function, "seed": seed,
                    "input_shape": list(rubric.input_shape), "num_classes": rubric.num_classes,
@@ -232,7 +267,9 @@ def _grade_tasks(session: _Session, rubric: Rubric, selected: list[Task], result
         stage = "building the model"
         if isinstance(reply, dict) and reply.get("ev") == "described":
             stage = "training"
-            descriptions[task.id] = reply["description"]
+            descriptions[task.id] = result.description = reply["description"]
+            result.params_total = reply["description"].get("params_total")
+            result.params_trainable = reply["description"].get("params_trainable")
             result.findings += _structure(task, rubric, reply["description"], descriptions)
             go = all(f.ok or f.severity != "error" for f in result.findings)
             session.child.send({"op": "train" if go else "skip"})
@@ -242,9 +279,11 @@ def _grade_tasks(session: _Session, rubric: Rubric, selected: list[Task], result
             descriptions[task.id] = reply["description"]
             result.findings += _structure(task, rubric, reply["description"], descriptions)
         if isinstance(reply, Ended):
-            result.reason = (f"{task.function}: {stage} {reply.message}" +
-                             (" (the time limit for this task; an endless loop, or a model far "
-                              "too large for the budget?)" if reply.reason == "timeout" else "."))
+            result.reason = f"{task.function}: {stage} {reply.message}" + {
+                "timeout": " (the time limit for this task; an endless loop, or a model far "
+                           "too large for the budget?)",
+                "memory": " (a model with far too many parameters, or data copied many "
+                          "times?)"}.get(reply.reason, ".")
             result.output_tail = session.child.output.text()[-4000:]
             session.close()
         else:
@@ -290,6 +329,17 @@ def _apply_reply(task: Task, rubric: Rubric, result: TaskResult, reply: dict,
     result.timings = {k: float(v) for k, v in reply.get("timings", {}).items()
                       if isinstance(v, (int, float))}
     result.compile = reply.get("compile")
+    events = reply.get("builder_events") or []
+    if events:
+        result.findings.append(Finding(
+            "builder", True, f"{task.function} did more than build the model: "
+            f"{'; '.join(events)}. Weights set in the builder do not count: the grader "
+            f"re-initialises every model and trains it under the budget.", severity="warning"))
+    writes = reply.get("builder_writes") or []
+    if writes:
+        result.findings.append(Finding(
+            "sandbox", False, f"{task.function} wrote outside its working directory: "
+            f"{', '.join(writes)}. A submission may only write files in the folder it runs in."))
     if desc:
         result.description = desc
         result.params_total = desc.get("params_total")
@@ -338,3 +388,21 @@ def _default_compile(desc: dict, rubric: Rubric) -> dict:
     if student.get("compiled"):
         return student
     return {"loss": {"name": rubric.training.loss, "from_logits": False}}
+
+
+def _resumable(path: Path | None, fresh: Results) -> dict[str, TaskResult]:
+    """Finished tasks from an earlier run of exactly this grading job, by task id."""
+    from .errors import ResultsError
+    from .results import load_results
+
+    if path is None or not path.is_file():
+        return {}
+    try:
+        old = load_results(path)
+    except ResultsError:
+        return {}
+    same = (old.submission.get("sha256") == fresh.submission["sha256"]
+            and old.rubric.get("sha256") == fresh.rubric["sha256"] and old.seed == fresh.seed
+            and old.mode == fresh.mode
+            and old.data.get("fingerprint") == fresh.data["fingerprint"])
+    return {t.id: t for t in old.tasks} if same else {}

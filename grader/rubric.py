@@ -56,6 +56,9 @@ class Limits:
 
     import_timeout_s: float = 120.0
     submission_timeout_s: float = 6 * 3600.0
+    memory_mb: int = 8192
+    max_file_mb: int = 2048
+    block_network: bool = True
 
 
 @dataclass(frozen=True)
@@ -275,6 +278,9 @@ def _check_consistency(r: Rubric, where: str) -> None:
         bad("[quick] sample counts, epochs and timeout_s must be positive.")
     if r.limits.import_timeout_s <= 0 or r.limits.submission_timeout_s <= 0:
         bad("[limits] timeouts must be positive.")
+    if r.limits.memory_mb < 256 or r.limits.max_file_mb < 1:
+        bad(f"[limits] memory_mb must be >= 256 and max_file_mb >= 1. Received: "
+            f"memory_mb={r.limits.memory_mb}, max_file_mb={r.limits.max_file_mb}")
     ids = r.task_ids
     functions = [t.function for t in r.tasks]
     for t in r.tasks:

@@ -3,51 +3,84 @@
 One child per submission serves its tasks one after another (keras is
 imported once); when a task kills or hangs the child, the child is killed and
 a fresh one serves the next task, so one bad task never costs the others.
-The child gets its own working directory, its own session (so the whole
-process group can be killed), no stdin, and an environment without the
-parent's credentials.  Its stdout and stderr are captured with a bound, so a
-submission that prints without end cannot fill memory.
+
+What the child gets: its own working directory (also its HOME, so keras'
+dataset cache is not where the student's code would look), its own session,
+no stdin, an environment without the parent's credentials, a network
+namespace with no interfaces where the platform allows (Linux, as root or
+with user namespaces), a cap on the size of any file it writes, and a memory
+limit enforced by watching the resident memory of its whole session.  Its
+stdout and stderr are captured with a bound, so a submission that prints
+without end cannot fill memory.  Processes it starts are found afterwards by a
+marker in their environment and killed with it.
+
+This is not a container: see the README's security section.
 """
 from __future__ import annotations
 
 import collections
+import ctypes
 import os
+import resource
 import select
 import signal
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import protocol
 
 OUTPUT_TAIL_BYTES = 64 * 1024
+MARKER = "GRADER_SANDBOX_ID"
+_CLONE_NEWNET, _CLONE_NEWUSER = 0x40000000, 0x10000000
 # Variables the child may inherit: what Python, keras and the accelerators need.
-# Everything else (tokens, cloud credentials, SSH agents) stays behind.
-_ENV_KEEP = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "KERAS_BACKEND", "KERAS_HOME",
+# Everything else (tokens, cloud credentials, SSH agents, the data path) stays behind.
+_ENV_KEEP = ("PATH", "LANG", "LC_ALL", "TZ", "KERAS_BACKEND",
              "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "LD_LIBRARY_PATH", "XLA_FLAGS",
              "XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION",
              "TF_FORCE_GPU_ALLOW_GROWTH", "OMP_NUM_THREADS", "OPENBLAS_CORETYPE",
              "OPENBLAS_L2_SIZE", "VIRTUAL_ENV", "PYTHONHASHSEED")
 
 
-def child_env() -> dict[str, str]:
+@dataclass(frozen=True)
+class SandboxLimits:
+    memory_mb: int = 8192
+    max_file_mb: int = 2048
+    block_network: bool = True
+
+
+def child_env(workdir: Path, marker: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k in _ENV_KEEP}
-    grader_root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = grader_root
-    env["PYTHONUNBUFFERED"] = "1"
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    env["TF_CPP_MIN_LOG_LEVEL"] = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.update(PYTHONPATH=str(Path(__file__).resolve().parent.parent), PYTHONUNBUFFERED="1",
+               PYTHONDONTWRITEBYTECODE="1", HOME=str(workdir), TMPDIR=str(workdir),
+               KERAS_HOME=str(workdir / ".keras"), MPLCONFIGDIR=str(workdir / ".mpl"),
+               TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
+    env[MARKER] = marker
     return env
+
+
+def _preexec(limits: SandboxLimits):
+    """Runs in the forked child before exec: new network namespace and file-size cap."""
+    def setup():
+        mb = limits.max_file_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_FSIZE, (mb, mb))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if limits.block_network and sys.platform.startswith("linux"):
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.unshare(_CLONE_NEWNET) != 0:
+                libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNET)  # unprivileged fallback
+    return setup
 
 
 @dataclass
 class Ended:
     """Why a wait for the child ended without the message it waited for."""
 
-    reason: str  # "timeout" or "exited"
+    reason: str  # "timeout", "memory" or "exited"
     message: str
     returncode: int | None = None
 
@@ -76,15 +109,51 @@ class _Tail:
         return data.decode("utf-8", "replace")
 
 
+def _session_rss_mb(sid: int) -> float:
+    """Resident memory of every process in session ``sid`` (Linux /proc), in MiB."""
+    total = 0
+    page = os.sysconf("SC_PAGE_SIZE")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if int(fields[3]) == sid:  # field 6 of stat: the session id
+                with open(f"/proc/{entry}/statm") as f:
+                    total += int(f.read().split()[1]) * page
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / (1024 * 1024)
+
+
+def _marked_pids(marker: str) -> list[int]:
+    """Processes whose environment carries our marker: the child and whatever it started."""
+    needle = f"{MARKER}={marker}".encode()
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as f:
+                    if needle in f.read().split(b"\0"):
+                        pids.append(int(entry))
+            except OSError:
+                continue
+    return pids
+
+
 class Child:
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, limits: SandboxLimits = SandboxLimits()):
         self.workdir = workdir
+        self.limits = limits
+        self.marker = uuid.uuid4().hex
         cmd_r, self._cmd_w = os.pipe()
         self._evt_r, evt_w = os.pipe()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "grader.worker", str(cmd_r), str(evt_w)],
             pass_fds=(cmd_r, evt_w), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, cwd=workdir, env=child_env(), start_new_session=True)
+            stderr=subprocess.STDOUT, cwd=workdir, env=child_env(workdir, self.marker),
+            start_new_session=True, preexec_fn=_preexec(limits))
         os.close(cmd_r)
         os.close(evt_w)
         self._reader = protocol.LineReader(self._evt_r)
@@ -92,7 +161,7 @@ class Child:
         self.output = _Tail()
         self._drain = threading.Thread(target=self._pump, daemon=True)
         self._drain.start()
-        self.hello: dict | None = None
+        self.peak_rss_mb = 0.0
 
     def _pump(self) -> None:
         for chunk in iter(lambda: self.proc.stdout.read1(1 << 16), b""):
@@ -105,10 +174,17 @@ class Child:
         except (BrokenPipeError, OSError):
             return False
 
+    def _over_memory(self) -> bool:
+        if not os.path.isdir("/proc"):
+            return False
+        rss = _session_rss_mb(self.proc.pid)
+        self.peak_rss_mb = max(self.peak_rss_mb, rss)
+        return rss > self.limits.memory_mb
+
     def wait_for(self, event: str | tuple[str, ...], timeout_s: float,
                  on_event=None) -> dict | Ended:
         """Return the next message of kind ``event`` (or one of several), passing others to
-        ``on_event``."""
+        ``on_event``.  Enforces the time and memory limits while it waits."""
         events = (event,) if isinstance(event, str) else event
         deadline = time.monotonic() + timeout_s
         while True:
@@ -125,7 +201,11 @@ class Child:
             if left <= 0:
                 self.kill()
                 return Ended("timeout", f"did not finish within {timeout_s:.0f} s")
-            ready, _, _ = select.select([self._evt_r], [], [], min(left, 1.0))
+            if self._over_memory():
+                self.kill()
+                return Ended("memory", f"used more than the memory limit of "
+                                       f"{self.limits.memory_mb} MiB and was stopped")
+            ready, _, _ = select.select([self._evt_r], [], [], min(left, 0.5))
             if ready:
                 self._pending.extend(self._reader.feed())
 
@@ -136,6 +216,19 @@ class Child:
             except (ProcessLookupError, PermissionError):
                 self.proc.kill()
         self.proc.wait()
+        self.kill_strays()
+
+    def kill_strays(self) -> int:
+        """Kill processes the submission started that left the child's session."""
+        if not os.path.isdir("/proc"):
+            return 0
+        strays = [p for p in _marked_pids(self.marker) if p != os.getpid()]
+        for pid in strays:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        return len(strays)
 
     def close(self) -> None:
         if self.proc.poll() is None:

@@ -52,12 +52,106 @@ def student_error(exc: BaseException, path: str) -> dict:
     return {"type": type(exc).__name__, "message": message, "frames": frames[-5:]}
 
 
+class BuilderAudit:
+    """Notes what a builder does besides building: training, loading weights, reading files.
+
+    The weights it sets are discarded anyway (the model is re-initialised before
+    training); this is so the report can say what happened.
+    """
+
+    _SYSTEM = ("/proc", "/sys", "/dev", "/etc", "/usr", "/lib", sys.prefix, sys.base_prefix,
+               os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+    def __init__(self):
+        self.active = False
+        self.events: list[str] = []
+        self.escapes: list[str] = []
+        self.workdir = os.getcwd()
+        sys.addaudithook(self._hook)
+
+    def _hook(self, event, args):
+        if not self.active or event != "open" or not args:
+            return
+        path, mode, flags = (list(args) + [None, None])[:3]
+        if isinstance(path, bytes):
+            path = path.decode(errors="replace")
+        if not isinstance(path, str) or path.endswith((".py", ".pyc", ".so")):
+            return
+        path = os.path.abspath(path)
+        writes = (isinstance(mode, str) and any(c in mode for c in "wax+")) or \
+            (isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR))
+        inside = path.startswith(self.workdir + os.sep)
+        if writes and not inside and len(self.escapes) < 20:
+            self.escapes.append(path)
+        elif not inside and not path.startswith(self._SYSTEM) and len(self.events) < 20:
+            self.events.append(f"read {path}")
+
+    def run(self, fn, kwargs):
+        import keras
+
+        originals = {name: getattr(keras.Model, name) for name in ("fit", "load_weights")}
+
+        def spy(name):
+            def wrapper(model, *a, **kw):
+                self.events.append(f"called model.{name}()")
+                return originals[name](model, *a, **kw)
+            return wrapper
+
+        self.events, self.escapes = [], []
+        self.active = True
+        for name in originals:
+            setattr(keras.Model, name, spy(name))
+        try:
+            return fn(**kwargs)
+        finally:
+            self.active = False
+            for name, original in originals.items():
+                setattr(keras.Model, name, original)
+
+
+def network_blocked() -> bool:
+    """True when this process sees no network interface but loopback."""
+    import socket
+    try:
+        return all(name == "lo" for _, name in socket.if_nameindex())
+    except OSError:
+        return False
+
+
+def reinitialise(model):
+    """Fresh weights for the architecture: whatever weights the builder set are gone.
+
+    The fresh values come from a clone of the model (new layers, new initial
+    values) and are copied into the student's own model object, which keeps
+    its class, so an overridden ``train_step`` still runs.  The optimizer is
+    rebuilt from its config: no state from training inside the builder survives.
+    Returns a note when the model cannot be re-initialised, else None.
+    """
+    import keras
+
+    try:
+        fresh = keras.models.clone_model(model)
+        model.set_weights(fresh.get_weights())
+    except Exception as exc:  # subclassed models without get_config cannot be cloned
+        return f"could not re-initialise the model ({type(exc).__name__}); trained as returned"
+    optimizer = getattr(model, "optimizer", None)
+    if getattr(model, "compiled", False) and getattr(model, "loss", None) is not None:
+        try:
+            optimizer = type(optimizer).from_config(optimizer.get_config())
+        except Exception:
+            pass
+        model.compile(optimizer=optimizer, loss=model.loss,
+                      jit_compile=getattr(model, "jit_compile", "auto"))
+    return None
+
+
 class Worker:
     def __init__(self, evt_fd: int, commands):
         self.evt_fd = evt_fd
         self.commands = commands
         self.module = None
         self.path = ""
+        self.audit = BuilderAudit()
         self._data: dict[str, tuple] = {}
 
     def emit(self, msg: dict) -> None:
@@ -78,7 +172,7 @@ class Worker:
             determinism = info["device"]["kind"] == "cpu" or \
                 "xla_gpu_deterministic_ops=true" in os.environ.get("XLA_FLAGS", "")
         self.emit({"ev": "hello", "pid": os.getpid(), "import_s": time.perf_counter() - t0,
-                   "determinism": determinism, **info})
+                   "determinism": determinism, "network_blocked": network_blocked(), **info})
 
     def import_submission(self, path: str) -> None:
         self.path = os.path.abspath(path)
@@ -132,7 +226,7 @@ class Worker:
                     kwargs[key] = value
         except (TypeError, ValueError):
             pass
-        model = fn(**kwargs)
+        model = self.audit.run(fn, kwargs)
         if not isinstance(model, keras.Model):
             kind = type(model)
             raise TypeError(f"{req['function']}() must return a keras.Model. Received: "
@@ -165,6 +259,8 @@ class Worker:
             out["stage"] = "describe"
             out["description"] = describe_model(model)
             out["description"]["compile"] = describe_compile(model)
+            out["builder_events"] = list(self.audit.events)
+            out["builder_writes"] = list(self.audit.escapes)
             if req.get("train", True):
                 # The grader's process checks the structure first: a model that fails it is
                 # not worth minutes of training.
@@ -177,6 +273,9 @@ class Worker:
                 out["ok"] = True
                 return
             out["stage"] = "compile"
+            note = reinitialise(model)
+            if note:
+                out["builder_events"].append(note)
             out["compile"] = compile_for_grading(model, req["optimizer"], req["loss"],
                                                  req["steps_per_execution"])
             x_train, y_train, x_val, y_val, x_test = self.data(req["data"])

@@ -1,0 +1,165 @@
+"""Hostile and broken submissions: each ends as a graded failure within its limits, the
+grader's process survives them all, and none gets credit it did not earn."""
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+import grader
+from grader.results import ERROR, FAILED, PASSED
+
+
+@pytest.fixture
+def run(synthetic_npz, submission, tmp_path):
+    def go(name, tasks="fc", **kwargs):
+        return grader.check(submission(name), data=synthetic_npz, tasks=tasks, out=tmp_path,
+                            **kwargs)
+    return go
+
+
+def _no_credit(task):
+    assert task.status in (FAILED, ERROR) and task.points == 0
+    assert task.test_accuracy is None or task.test_accuracy < 0.3
+
+
+def test_printing_without_end_is_bounded_and_timed_out(run):
+    fc = run("prints_forever.py", task_timeout_s=8).task("fc")
+    assert fc.status == ERROR and "did not finish within 8 s" in fc.reason
+    assert 0 < len(fc.output_tail) <= 4000 and "spam" in fc.output_tail
+
+
+def test_memory_hog_is_stopped_at_the_limit(run):
+    r = run("eats_memory.py", memory_mb=1500, task_timeout_s=60)
+    fc = r.task("fc")
+    assert fc.status == ERROR
+    assert "used more than the memory limit of 1500 MiB" in fc.reason
+
+
+def test_billion_parameter_model_is_stopped(run):
+    fc = run("billion_params.py", memory_mb=2000, task_timeout_s=90).task("fc")
+    assert fc.status == ERROR
+    assert "memory limit" in fc.reason or "Error" in fc.reason
+
+
+def _sleepers():
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if b"987654" in Path(f"/proc/{entry}/cmdline").read_bytes():
+                    out.append(int(entry))
+            except OSError:
+                pass
+    return out
+
+
+def test_processes_started_by_the_submission_do_not_outlive_it(run):
+    assert not _sleepers()
+    run("spawns_orphan.py")
+    assert not _sleepers()
+
+
+def test_test_labels_are_not_reachable(run, synthetic_npz, monkeypatch):
+    # even with the data path in the grader's environment
+    monkeypatch.setenv("GRADER_CIFAR10", str(synthetic_npz))
+    _no_credit(run("steals_labels.py").task("fc"))
+
+
+def test_network_is_blocked(run):
+    hits = []
+    server = socket.socket()
+    try:
+        server.bind(("127.0.0.1", 47123))
+    except OSError:
+        pytest.skip("port 47123 is busy")
+    server.listen()
+    server.settimeout(0.5)
+
+    def accept():
+        for _ in range(120):
+            try:
+                conn, _ = server.accept()
+                hits.append(conn.recv(16))
+                conn.close()
+            except (socket.timeout, OSError):
+                if stop.is_set():
+                    return
+
+    stop = threading.Event()
+    t = threading.Thread(target=accept)
+    t.start()
+    try:
+        r = run("uses_network.py")
+    finally:
+        stop.set()
+        t.join()
+        server.close()
+    if not r.environment["network_blocked"]:
+        pytest.skip("this platform does not allow a network namespace")
+    assert hits == []
+    assert "connection failed" in r.task("fc").output_tail or r.task("fc").status != ERROR
+
+
+def test_writing_outside_the_working_directory_is_named_and_fails(run):
+    target = Path("/tmp/grader-escape-test.txt")
+    target.unlink(missing_ok=True)
+    fc = run("writes_outside.py").task("fc")
+    target.unlink(missing_ok=True)
+    assert fc.status == FAILED
+    assert "wrote outside its working directory: /tmp/grader-escape-test.txt" in fc.reason
+
+
+def test_monkeypatching_keras_numpy_or_the_grader_gains_nothing(run):
+    _no_credit(run("tampers.py").task("fc"))
+
+
+def test_training_inside_the_builder_is_named_and_discarded(run):
+    fc = run("trains_in_builder.py").task("fc")
+    builder = [f for f in fc.findings if f.check == "builder"]
+    assert builder and "called model.fit()" in builder[0].message
+    assert "called model.load_weights()" in builder[0].message
+    assert "re-initialises" in builder[0].message
+    _no_credit(fc)
+
+
+def test_sleeping_inside_training_times_out(run):
+    fc = run("sleeps_in_training.py", task_timeout_s=20).task("fc")
+    assert fc.status == ERROR and "training did not finish within 20 s" in fc.reason
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("exits_hard_on_import.py", "stopped the process: the process running the submission "
+                                "exited with code 0"),
+    ("exits_in_builder_softly.py", "SystemExit while building the model (line 6): "
+                                   "the code called sys.exit(1)"),
+])
+def test_exits(run, name, expected):
+    fc = run(name).task("fc")
+    assert fc.status == ERROR and expected in fc.reason
+
+
+def test_one_run_survives_a_hostile_task_and_grades_the_next(run):
+    """A task that kills its process is followed by one graded in a fresh process."""
+    r = run("exits_in_builder.py", tasks="fc,cnn")
+    assert r.task("fc").status == ERROR
+    assert r.task("cnn").status in (PASSED, FAILED) and r.task("cnn").test_accuracy is not None
+
+
+def test_resume_keeps_finished_tasks(synthetic_npz, submission, tmp_path):
+    first = grader.check(submission("raises_in_builder.py"), data=synthetic_npz, tasks="fc",
+                         out=tmp_path)
+    seen = []
+
+    class Spy(grader.reporting.Reporter):
+        def task_started(self, task, epochs):
+            seen.append(task.id)
+
+    again = grader.check(submission("raises_in_builder.py"), data=synthetic_npz,
+                         tasks="fc,cnn", out=tmp_path, resume=True, reporter=Spy())
+    assert seen == ["cnn"]  # fc came from the file
+    assert again.task("fc").reason == first.task("fc").reason
+    assert [t.id for t in again.tasks] == ["fc", "cnn"]
