@@ -25,6 +25,7 @@ from .reporting import NullReporter, Reporter
 from .results import ERROR, FAILED, Finding, Results, TaskResult, save_results
 from .rubric import Rubric, Task, load_rubric
 from .sandbox import Child, Ended, SandboxLimits
+from .notebook import unresolved_message
 from .submission import (Submission, load_submission, missing_function_message,
                          training_settings, training_table_findings)
 
@@ -92,7 +93,9 @@ class _Session:
                               hint="Check that keras and a backend (TensorFlow, JAX or PyTorch) "
                                    "import in this Python: python -c 'import keras'.")
         self.hello = hello
-        self.child.send({"op": "import", "path": str(self.submission.path)})
+        self.child.send({"op": "import",
+                         "path": str(self.submission.module_path(self.workroot)),
+                         "search_path": str(self.submission.path.parent)})
         imported = self.child.wait_for("imported", self.rubric.limits.import_timeout_s)
         if isinstance(imported, Ended):
             self.imported = None
@@ -106,7 +109,8 @@ class _Session:
             self.child = None
 
 
-def _import_failure(imported, name: str, limit: float) -> tuple[str, dict | None]:
+def _import_failure(imported, sub: Submission, limit: float) -> tuple[str, dict | None]:
+    name = sub.name
     if isinstance(imported, Ended):
         if imported.reason == "timeout":
             return (f"Importing {name} did not finish within {limit:.0f} s. Code at the top level "
@@ -115,7 +119,8 @@ def _import_failure(imported, name: str, limit: float) -> tuple[str, dict | None
                     f"`if __name__ == \"__main__\":`."), None
         return f"Importing {name} stopped the process: {imported.message}.", None
     err = imported["error"]
-    return f"{name} could not be imported: {err['type']}: {err['message']}{_line(err)}", err
+    return (f"{name} could not be imported: {err['type']}: {err['message']}"
+            f"{_where(err, sub)}"), err
 
 
 def check(submission: str | Path, *, data: str | Path | None = None,
@@ -225,17 +230,21 @@ def _grade_tasks(session: _Session, rubric: Rubric, selected: list[Task], result
                                        determinism=session.hello["determinism"],
                                        network_blocked=session.hello["network_blocked"])
         if isinstance(imported, Ended) or not imported.get("ok"):
-            result.reason, result.error = _import_failure(imported, name,
+            result.reason, result.error = _import_failure(imported, session.submission,
                                                           rubric.limits.import_timeout_s)
             result.output_tail = session.child.output.text()[-4000:] if session.child else ""
             session.close()
             reporter.task_finished(result)
             save()
             continue
-        if not results.notes and imported.get("training") is not None:
-            results.notes = training_table_findings(imported["training"], rubric)
+        if not results.notes:
+            results.notes = training_table_findings(imported.get("training"), rubric) + [
+                Finding("notebook", False, unresolved_message(u), severity="warning")
+                for u in (session.submission.notebook.unresolved
+                          if session.submission.notebook else [])]
         if task.function not in imported["callables"]:
-            result.reason = missing_function_message(task, rubric, imported["callables"], name)
+            result.reason = missing_function_message(task, rubric, imported["callables"],
+                                                     session.submission)
             reporter.task_finished(result)
             save()
             continue
@@ -287,7 +296,7 @@ def _grade_tasks(session: _Session, rubric: Rubric, selected: list[Task], result
             result.output_tail = session.child.output.text()[-4000:]
             session.close()
         else:
-            _apply_reply(task, rubric, result, reply, y_test, quick)
+            _apply_reply(task, rubric, result, reply, y_test, quick, session.submission)
         checks.decide(task, result, quick)
         reporter.task_finished(result)
         save()
@@ -318,13 +327,29 @@ def _structure(task: Task, rubric: Rubric, desc: dict, descriptions: dict) -> li
                                      descriptions.get(task.same_as))
 
 
-def _line(err: dict) -> str:
+def _where(err: dict, sub: Submission) -> str:
     frames = err.get("frames") or []
-    return f" (line {frames[-1]['line']})" if frames else ""
+    if sub.notebook is not None:
+        for fr in frames:
+            fr["cell"] = sub.notebook.cell_of(fr.get("line"))
+    return sub.where(frames[-1]["line"]) if frames else ""
+
+
+def _name_error_hint(err: dict, sub: Submission) -> str:
+    """For a notebook: the name the builder missed is set in a cell the grader skipped."""
+    if err.get("type") != "NameError" or sub.notebook is None:
+        return ""
+    for name, cell in sub.notebook.skipped_names.items():
+        if f"'{name}'" in err.get("message", ""):
+            return (f" {name!r} is set in cell {cell}, which the grader does not run (it loads "
+                    f"data, trains or plots): define it inside the function or in a cell with "
+                    f"only definitions" + (", or use the input_shape argument"
+                                           if name.lower().startswith("x_") else "") + ".")
+    return ""
 
 
 def _apply_reply(task: Task, rubric: Rubric, result: TaskResult, reply: dict,
-                 y_test: np.ndarray, quick: bool) -> None:
+                 y_test: np.ndarray, quick: bool, sub: Submission) -> None:
     desc = reply.get("description")
     result.timings = {k: float(v) for k, v in reply.get("timings", {}).items()
                       if isinstance(v, (int, float))}
@@ -346,11 +371,11 @@ def _apply_reply(task: Task, rubric: Rubric, result: TaskResult, reply: dict,
         result.params_trainable = desc.get("params_trainable")
     if not reply.get("ok"):
         err = reply.get("error") or {}
-        where = _line(err)
+        where = _where(err, sub)
         result.error = err
         result.reason = (f"{task.function}: {err.get('type')} while "
                          f"{_STAGES.get(reply.get('stage'), reply.get('stage'))}{where}: "
-                         f"{err.get('message')}")
+                         f"{err.get('message')}" + _name_error_hint(err, sub))
         result.status = ERROR
         return
     result.history = reply.get("history") or {}

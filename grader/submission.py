@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import SubmissionError
+from .notebook import Extracted, extract, wrap_hint
 from .results import Finding
 from .rubric import Rubric, Task
 
@@ -22,13 +23,35 @@ TRAINING_KEYS = ("epochs", "batch_size")
 class Submission:
     path: Path
     sha256: str
+    notebook: Extracted | None = None
 
     @property
     def name(self) -> str:
         return self.path.name
 
     def describe(self) -> dict:
-        return {"path": str(self.path), "name": self.name, "sha256": self.sha256}
+        out = {"path": str(self.path), "name": self.name, "sha256": self.sha256,
+               "kind": "notebook" if self.notebook else "python"}
+        if self.notebook:
+            out["notebook"] = self.notebook.describe()
+        return out
+
+    def module_path(self, folder: Path) -> Path:
+        """The .py file the child imports: the file itself, or the notebook's extracted code."""
+        if self.notebook is None:
+            return self.path
+        target = folder / f"{self.path.stem}_ipynb.py"
+        target.write_text(self.notebook.source)
+        return target
+
+    def where(self, line: int | None) -> str:
+        """' (line N)' for a .py file, ' (cell N)' for a notebook."""
+        if line is None:
+            return ""
+        if self.notebook is not None:
+            cell = self.notebook.cell_of(line)
+            return f" (cell {cell})" if cell else ""
+        return f" (line {line})"
 
 
 def load_submission(path: str | Path) -> Submission:
@@ -39,10 +62,10 @@ def load_submission(path: str | Path) -> Submission:
     if path.is_dir():
         raise SubmissionError(f"{path} is a folder. Expected a .py file.",
                               hint="Give the path of one submission file.")
-    if path.suffix != ".py":
-        raise SubmissionError(f"Expected a Python file (.py). Received: {path.name}",
-                              hint="Save the notebook's code as a .py file "
-                                   "(File > Download > .py) and grade that.")
+    if path.suffix not in (".py", ".ipynb"):
+        raise SubmissionError(f"Expected a Python file (.py) or a notebook (.ipynb). "
+                              f"Received: {path.name}",
+                              hint="Grade the .py or .ipynb file that defines the builders.")
     try:
         raw = path.read_bytes()
         raw.decode("utf-8")
@@ -51,7 +74,8 @@ def load_submission(path: str | Path) -> Submission:
     except UnicodeDecodeError as exc:
         raise SubmissionError(f"{path.name} is not UTF-8 text: {exc}",
                               hint="Save the file with UTF-8 encoding.") from None
-    return Submission(path, hashlib.sha256(raw).hexdigest())
+    notebook = extract(path) if path.suffix == ".ipynb" else None
+    return Submission(path, hashlib.sha256(raw).hexdigest(), notebook)
 
 
 def expected_signature(task: Task, rubric: Rubric) -> str:
@@ -60,12 +84,16 @@ def expected_signature(task: Task, rubric: Rubric) -> str:
             f"... return model  # a keras.Model")
 
 
-def missing_function_message(task: Task, rubric: Rubric, callables: list[str], name: str) -> str:
-    msg = f"{task.function} is not defined in {name}."
+def missing_function_message(task: Task, rubric: Rubric, callables: list[str],
+                             sub: Submission) -> str:
+    msg = f"{task.function} is not defined in {sub.name}."
     close = difflib.get_close_matches(task.function, callables, n=1, cutoff=0.7)
     if close:
         msg += f" Did you mean to name {close[0]!r} {task.function!r}?"
-    return msg + f" Expected: {expected_signature(task, rubric)}"
+    msg += f" Expected: {expected_signature(task, rubric)}"
+    if sub.notebook is not None and sub.notebook.top_level_models:
+        msg += " " + wrap_hint(task.function, sub.notebook.top_level_models[0])
+    return msg
 
 
 def training_settings(task: Task, rubric: Rubric, training, quick: bool

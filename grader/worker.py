@@ -174,10 +174,10 @@ class Worker:
         self.emit({"ev": "hello", "pid": os.getpid(), "import_s": time.perf_counter() - t0,
                    "determinism": determinism, "network_blocked": network_blocked(), **info})
 
-    def import_submission(self, path: str) -> None:
+    def import_submission(self, path: str, search_path: str | None = None) -> None:
         self.path = os.path.abspath(path)
         t0 = time.perf_counter()
-        sys.path.insert(0, os.path.dirname(self.path))
+        sys.path.insert(0, search_path or os.path.dirname(self.path))
         try:
             spec = importlib.util.spec_from_file_location("submission", self.path)
             module = importlib.util.module_from_spec(spec)
@@ -316,7 +316,7 @@ def main(argv: list[str]) -> int:
         msg = worker.next_command()
         op = msg.get("op")
         if op == "import":
-            worker.import_submission(msg["path"])
+            worker.import_submission(msg["path"], msg.get("search_path"))
         elif op == "task":
             worker.run_task(msg)
         elif op == "exit":

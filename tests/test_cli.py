@@ -19,11 +19,11 @@ def test_missing_submission_is_a_usage_error(tmp_path):
     assert "Traceback" not in r.output
 
 
-def test_notebook_is_refused_with_a_hint(tmp_path):
-    nb = tmp_path / "lab.ipynb"
-    nb.write_text("{}")
-    r = invoke("check", nb)
-    assert r.exit_code == 2 and "Expected a Python file (.py)" in r.output
+def test_other_file_types_are_refused_with_a_hint(tmp_path):
+    doc = tmp_path / "lab.docx"
+    doc.write_text("{}")
+    r = invoke("check", doc)
+    assert r.exit_code == 2 and "Expected a Python file (.py) or a notebook (.ipynb)" in r.output
 
 
 def test_unknown_task_suggests_the_right_one(submission, synthetic_npz):
