@@ -86,5 +86,24 @@ def check(submission, data, tasks, rubric, seed, out, quick, steps_per_execution
     sys.exit(EXIT_PASSED if results.passed else EXIT_FAILED)
 
 
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path), default=Path("lab.py"))
+@click.option("--rubric", type=click.Path(path_type=Path), default=None,
+              help="A rubric .toml. Default: the bundled CIFAR-10 lab rubric.")
+@click.option("--force", is_flag=True, help="Overwrite PATH if it exists.")
+def init(path, rubric, force) -> None:
+    """Write a starter submission (PATH: lab.py or lab.ipynb) for the rubric."""
+    from .rubric import load_rubric
+    from .starter import write_starter
+
+    err = Console(stderr=True)
+    try:
+        written = write_starter(path, load_rubric(rubric), force=force)
+    except GraderError as exc:
+        _fail(err, exc)
+    err.print(f"wrote {written}: fill in each function, then run "
+              f"`grader check {written.name} --quick`", highlight=False)
+
+
 if __name__ == "__main__":
     main()
