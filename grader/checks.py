@@ -147,7 +147,7 @@ def budget_findings(task: Task, epochs: int, batch_size: int, max_batch_size: in
                              f"{source} asks for {epochs} epochs; the budget for {task.id!r} is "
                              f"{task.max_epochs}. Set epochs <= {task.max_epochs}."))
     else:
-        found.append(Finding("budget", True, f"{epochs} epochs, within the budget of "
+        found.append(Finding("budget", True, f"{epochs} epoch{'s' if epochs != 1 else ''}, within the budget of "
                                              f"{task.max_epochs}."))
     if not 1 <= batch_size <= max_batch_size:
         found.append(Finding("batch_size", False,

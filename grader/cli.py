@@ -82,8 +82,69 @@ def check(submission, data, tasks, rubric, seed, out, quick, steps_per_execution
         sys.exit(EXIT_INTERNAL)
     print_summary(results, output_console())
     if out is not None:
-        err.print(f"results: {Path(out) / 'results.json'}")
+        from .report import REPORT_FILE, write_report
+        write_report(results, Path(out) / REPORT_FILE)
+        err.print(f"results: {Path(out) / 'results.json'}; report: {Path(out) / REPORT_FILE}")
     sys.exit(EXIT_PASSED if results.passed else EXIT_FAILED)
+
+
+@main.command()
+@click.argument("results_file", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Where to write the HTML. Default: report.html beside RESULTS_FILE.")
+def report(results_file, output) -> None:
+    """Re-render report.html from a results.json, without retraining."""
+    from .report import REPORT_FILE, write_report
+
+    err = Console(stderr=True)
+    try:
+        written = write_report(results_file, output or Path(results_file).parent / REPORT_FILE)
+    except GraderError as exc:
+        _fail(err, exc)
+    err.print(f"wrote {written}", highlight=False)
+
+
+@main.command()
+@click.option("--submission", type=click.Path(path_type=Path),
+              default=Path("reference/cifar10_lab.py"), show_default=True,
+              help="The reference solutions, written to the submission contract.")
+@click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated seeds.")
+@click.option("--data", type=click.Path(path_type=Path), default=None, help="As for check.")
+@click.option("--tasks", default=None, help="Comma-separated task ids. Default: all.")
+@click.option("--rubric", type=click.Path(path_type=Path), default=None)
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Reference file to write. Default: reference/results/<dataset>.json.")
+@click.option("--from", "from_files", type=click.Path(path_type=Path, exists=True), multiple=True,
+              help="Aggregate these existing results.json files instead of training.")
+def reference(submission, seeds, data, tasks, rubric, out, from_files) -> None:
+    """Measure the reference solutions over several seeds and write the reference file."""
+    from .console import RichReporter, output_console
+    from .grading import check as run_check
+    from .reference import aggregate, default_path, save_reference
+    from .results import load_results
+    from .rubric import load_rubric
+
+    err = output_console(stderr=True)
+    command = " ".join(["grader"] + sys.argv[1:])
+    try:
+        r = load_rubric(rubric)
+        if from_files:
+            runs = [load_results(p) for p in from_files]
+        else:
+            try:
+                seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+            except ValueError:
+                raise GraderError(f"--seeds takes integers like 0,1,2. Received: {seeds!r}")
+            runs = []
+            for seed in seed_list:
+                runs.append(run_check(submission, data=data, rubric=r, tasks=tasks, seed=seed,
+                                      out=(out or default_path(r)).parent / f"seed{seed}",
+                                      reporter=RichReporter(err)))
+        target = out or default_path(r)
+        save_reference(aggregate(runs, command), target)
+    except GraderError as exc:
+        _fail(err, exc)
+    err.print(f"wrote {target}", highlight=False)
 
 
 @main.command()

@@ -78,7 +78,8 @@ def summary_table(results: Results) -> Table:
     table = Table(title=title)
     for col, kw in (("Q", {}), ("task", {"no_wrap": True}), ("verdict", {}),
                     ("test acc", {"justify": "right"}),
-                    ("threshold", {"justify": "right"}), ("params", {"justify": "right"}),
+                    ("threshold", {"justify": "right"}), ("vs ref", {"justify": "right"}),
+                    ("params", {"justify": "right"}),
                     ("epochs", {"justify": "right"}), ("batch", {"justify": "right"}),
                     ("time", {"justify": "right"}), ("points", {"justify": "right"})):
         table.add_column(col, **kw)
@@ -88,6 +89,7 @@ def summary_table(results: Results) -> Table:
         table.add_row(t.question, t.id, f"[{style}]{t.status}[/{style}]",
                       f"{t.test_accuracy:.2%}" if t.test_accuracy is not None else "-",
                       f"{t.threshold:.0%}" if t.threshold is not None else "-",
+                      _vs_reference(t),
                       f"{t.params_total:,}" if t.params_total is not None else "-",
                       str(t.epochs_run if t.epochs_run is not None else t.epochs or "-"),
                       str(t.batch_size or "-"),
@@ -96,8 +98,19 @@ def summary_table(results: Results) -> Table:
     for c in results.comparisons:
         style = STYLE.get(c.status, "")
         table.add_row(c.question, c.id, f"[{style}]{c.status}[/{style}]", "", "", "", "", "", "",
-                      f"{c.points:g}/{c.max_points:g}")
+                      "", f"{c.points:g}/{c.max_points:g}")
     return table
+
+
+def _vs_reference(t) -> str:
+    """'-1.9 pt' against the reference's mean test accuracy, with the parameter ratio."""
+    ref = t.reference or {}
+    if not ref.get("comparable") or "accuracy_diff_points" not in ref:
+        return "-"
+    text = f"{ref['accuracy_diff_points']:+.1f} pt"
+    if ref.get("params_ratio"):
+        text += f", {ref['params_ratio']:.1f}x params"
+    return text
 
 
 def output_console(stderr: bool = False) -> Console:
@@ -125,3 +138,18 @@ def print_summary(results: Results, console: Console) -> None:
     for c in results.comparisons:
         if c.status != PASSED:
             console.print(f"[red]{c.id}:[/red] {c.reason}", highlight=False)
+    for t in results.tasks:
+        ref = t.reference or {}
+        if ref.get("comparable") and t.test_accuracy is not None:
+            time_ratio = ref.get("train_time_ratio")
+            console.print(
+                f"[dim]{t.id} vs reference:[/dim] {t.test_accuracy:.2%} vs "
+                f"{ref['test_accuracy_mean']:.2%} (mean of {ref['n']} seed(s)), "
+                f"{t.params_total or 0:,} vs {ref['params_total']:,} parameters, "
+                f"{t.epochs_run} vs {ref['epochs']} epochs"
+                + (f", {time_ratio:.1f}x the reference's training time" if time_ratio else ""),
+                highlight=False)
+        elif ref and not ref.get("comparable"):
+            console.print(f"[dim]{t.id}: not compared with the reference: {ref['why']}[/dim]",
+                          highlight=False)
+            break

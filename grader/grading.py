@@ -25,6 +25,7 @@ from .reporting import NullReporter, Reporter
 from .results import ERROR, FAILED, Finding, Results, TaskResult, save_results
 from .rubric import Rubric, Task, load_rubric
 from .sandbox import Child, Ended, SandboxLimits
+from .images import most_confident_mistakes
 from .notebook import unresolved_message
 from .submission import (Submission, load_submission, missing_function_message,
                          training_settings, training_table_findings)
@@ -129,12 +130,14 @@ def check(submission: str | Path, *, data: str | Path | None = None,
           out: str | Path | None = None, reporter: Reporter | None = None,
           steps_per_execution: int = DEFAULT_STEPS_PER_EXECUTION,
           task_timeout_s: float | None = None, memory_mb: int | None = None,
-          resume: bool = False) -> Results:
+          resume: bool = False, reference: str | Path | None = None) -> Results:
     """Grade one submission and return its results (also written to ``out``/results.json).
 
     ``task_timeout_s`` and ``memory_mb`` override the rubric's limits; ``resume``
     keeps the tasks already in ``out``/results.json from a run of the same
     submission, rubric, seed, mode and data, and grades only the rest.
+    ``reference`` is the reference results file to compare with (default:
+    ``reference/results/<dataset>.json`` beside the rubric's folder).
     """
     rubric = rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
     if task_timeout_s is not None and task_timeout_s <= 0:
@@ -166,7 +169,8 @@ def check(submission: str | Path, *, data: str | Path | None = None,
         mode="quick" if quick else "full", seed=seed, started_at=_now(),
         data={**dataset.describe(), "n_train_used": int(len(split.x_train)),
               "n_val": int(len(split.x_val)), "n_test_used": int(len(split.x_test)),
-              "validation_fraction": rubric.validation_fraction, "split_seed": rubric.split_seed},
+              "validation_fraction": rubric.validation_fraction, "split_seed": rubric.split_seed,
+              "class_names": list(rubric.class_names)},
         environment={"python": platform.python_version(), "platform": platform.platform(),
                      "steps_per_execution": steps_per_execution,
                      "limits": {"memory_mb": limits.memory_mb, "max_file_mb": limits.max_file_mb,
@@ -184,14 +188,17 @@ def check(submission: str | Path, *, data: str | Path | None = None,
         bundle = write_bundle(split, tmp / "data")
         session = _Session(sub, rubric, tmp, limits)
         try:
-            _grade_tasks(session, rubric, selected, results, bundle, y_test, seed, quick,
-                         steps_per_execution, reporter, save, task_timeout_s, done)
+            _grade_tasks(session, rubric, selected, results, bundle, (split.x_test, y_test),
+                         seed, quick, steps_per_execution, reporter, save, task_timeout_s, done)
         finally:
             session.close()
     by_id = {t.id: t for t in results.tasks}
     for comp in rubric.comparisons:
         if comp.task in by_id and comp.baseline in by_id:
             results.comparisons.append(checks.compare(comp, by_id, quick))
+    from .reference import comparison, default_path, load_reference
+    for tid, comp in comparison(results, load_reference(reference or default_path(rubric))).items():
+        results.task(tid).reference = comp
     results.finished_at = _now()
     save()
     reporter.finish(results)
@@ -199,12 +206,12 @@ def check(submission: str | Path, *, data: str | Path | None = None,
 
 
 def _grade_tasks(session: _Session, rubric: Rubric, selected: list[Task], results: Results,
-                 bundle: Path, y_test: np.ndarray, seed: int, quick: bool,
+                 bundle: Path, test: tuple[np.ndarray, np.ndarray], seed: int, quick: bool,
                  steps_per_execution: int, reporter: Reporter, save,
                  task_timeout_s: float | None, done: dict) -> None:
     deadline = time.monotonic() + rubric.limits.submission_timeout_s
+    x_test, y_test = test
     descriptions: dict[str, dict] = {}
-    name = session.submission.name
     for task in selected:
         if task.id in done:
             results.tasks.append(done[task.id])
@@ -221,7 +228,8 @@ def _grade_tasks(session: _Session, rubric: Rubric, selected: list[Task], result
             save()
             continue
         result = TaskResult(task.id, task.question, task.title, task.function, status=ERROR,
-                            reason="", max_points=task.points, threshold=task.threshold)
+                            reason="", max_points=task.points, threshold=task.threshold,
+                            max_epochs=task.max_epochs, compare_with=task.compare_with)
         results.tasks.append(result)
         imported = session.ensure()
         if session.hello is not None and not results.environment.get("device"):
@@ -296,7 +304,7 @@ def _grade_tasks(session: _Session, rubric: Rubric, selected: list[Task], result
             result.output_tail = session.child.output.text()[-4000:]
             session.close()
         else:
-            _apply_reply(task, rubric, result, reply, y_test, quick, session.submission)
+            _apply_reply(task, rubric, result, reply, y_test, quick, session.submission, x_test)
         checks.decide(task, result, quick)
         reporter.task_finished(result)
         save()
@@ -349,7 +357,7 @@ def _name_error_hint(err: dict, sub: Submission) -> str:
 
 
 def _apply_reply(task: Task, rubric: Rubric, result: TaskResult, reply: dict,
-                 y_test: np.ndarray, quick: bool, sub: Submission) -> None:
+                 y_test: np.ndarray, quick: bool, sub: Submission, x_test: np.ndarray) -> None:
     desc = reply.get("description")
     result.timings = {k: float(v) for k, v in reply.get("timings", {}).items()
                       if isinstance(v, (int, float))}
@@ -404,6 +412,7 @@ def _apply_reply(task: Task, rubric: Rubric, result: TaskResult, reply: dict,
         return
     acc, cm, per_class = checks.accuracy_and_confusion(preds, y_test, rubric.num_classes)
     result.confusion_matrix, result.per_class_accuracy = cm, per_class
+    result.misclassified = most_confident_mistakes(preds, y_test, x_test, rubric.class_names)
     if not quick:
         result.test_accuracy = acc
 

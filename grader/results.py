@@ -55,6 +55,10 @@ class TaskResult:
     description: dict | None = None
     error: dict | None = None
     output_tail: str = ""
+    misclassified: list[dict] = field(default_factory=list)
+    reference: dict | None = None
+    max_epochs: int | None = None
+    compare_with: str | None = None
 
 
 @dataclass

@@ -77,6 +77,7 @@ class Task:
     forbid_layers: tuple[str, ...] = ()
     same_as: str | None = None
     same_as_ignoring: tuple[str, ...] = ()
+    compare_with: str | None = None
     description: str = ""
 
 
@@ -310,6 +311,9 @@ def _check_consistency(r: Rubric, where: str) -> None:
                 bad(f"{w} same_as must name a task listed before it. Received: {t.same_as!r}")
         elif t.same_as_ignoring:
             bad(f"{w} same_as_ignoring without same_as.", hint="Add same_as = \"<task id>\".")
+        if t.compare_with is not None and t.compare_with not in ids:
+            bad(f"{w} compare_with names no task: {t.compare_with!r}.",
+                hint=f"Tasks: {', '.join(ids)}.")
     for c in r.comparisons:
         for role in ("task", "baseline"):
             ref = getattr(c, role)

@@ -37,6 +37,7 @@ from . import protocol
 OUTPUT_TAIL_BYTES = 64 * 1024
 MARKER = "GRADER_SANDBOX_ID"
 _CLONE_NEWNET, _CLONE_NEWUSER = 0x40000000, 0x10000000
+_PR_SET_PDEATHSIG = 1
 # Variables the child may inherit: what Python, keras and the accelerators need.
 # Everything else (tokens, cloud credentials, SSH agents, the data path) stays behind.
 _ENV_KEEP = ("PATH", "LANG", "LC_ALL", "TZ", "KERAS_BACKEND",
@@ -69,8 +70,11 @@ def _preexec(limits: SandboxLimits):
         mb = limits.max_file_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_FSIZE, (mb, mb))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        if limits.block_network and sys.platform.startswith("linux"):
+        if sys.platform.startswith("linux"):
             libc = ctypes.CDLL(None, use_errno=True)
+            # Die with the grader: a killed grader must not leave a child training for hours.
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if limits.block_network and sys.platform.startswith("linux"):
             if libc.unshare(_CLONE_NEWNET) != 0:
                 libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNET)  # unprivileged fallback
     return setup

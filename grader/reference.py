@@ -1,0 +1,119 @@
+"""Reference results: measured runs of the reference solutions, aggregated over seeds,
+and the comparison every graded submission gets against them.
+
+``reference/results/<rubric>.json`` has the schema of ``results.json`` for its
+provenance fields, plus per task the runs (one per seed), the mean and spread
+of test accuracy, and the mean validation-accuracy curve that reports overlay.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import statistics
+from pathlib import Path
+
+from .errors import ResultsError
+from .results import PASSED, Results, write_json_atomic
+
+REFERENCE_SCHEMA = 1
+
+
+def default_path(rubric) -> Path:
+    """``reference/results/<dataset>.json`` beside the rubric's folder."""
+    return Path(rubric.path).resolve().parent.parent / "reference" / "results" / \
+        f"{rubric.dataset}.json"
+
+
+def aggregate(runs: list[Results], command: str) -> dict:
+    """One reference file from several seeds' results of the same submission and data."""
+    if not runs:
+        raise ResultsError("No reference runs to aggregate.")
+    first = runs[0]
+    for r in runs[1:]:
+        for key, a, b in (("data fingerprint", r.data.get("fingerprint"),
+                           first.data.get("fingerprint")),
+                          ("rubric", r.rubric.get("sha256"), first.rubric.get("sha256")),
+                          ("submission", r.submission.get("sha256"),
+                           first.submission.get("sha256"))):
+            if a != b:
+                raise ResultsError(f"Reference runs differ in their {key}: {a} vs {b}.",
+                                   hint="Aggregate only runs of one reference file on one "
+                                        "dataset and rubric.")
+    tasks = {}
+    task_ids = [t.id for t in first.tasks]
+    for tid in task_ids:
+        done = [(r.seed, r.task(tid), r) for r in runs
+                if r.task(tid) is not None and r.task(tid).test_accuracy is not None]
+        if not done:
+            continue
+        accs = [t.test_accuracy for _, t, _ in done]
+        curves = [t.history.get("val_accuracy", []) for _, t, _ in done]
+        length = min(len(c) for c in curves)
+        t0 = done[0][1]
+        tasks[tid] = {
+            "runs": [{"seed": seed, "test_accuracy": t.test_accuracy, "status": t.status,
+                      "train_s": t.timings.get("train_s"), "epochs_run": t.epochs_run,
+                      "device": r.environment.get("device", {}).get("name")}
+                     for seed, t, r in done],
+            "n": len(done),
+            "test_accuracy_mean": statistics.fmean(accs),
+            "test_accuracy_std": statistics.stdev(accs) if len(accs) > 1 else None,
+            "test_accuracy_min": min(accs), "test_accuracy_max": max(accs),
+            "all_passed": all(t.status == PASSED for _, t, _ in done),
+            "params_total": t0.params_total, "epochs": t0.epochs, "batch_size": t0.batch_size,
+            "train_s_mean": statistics.fmean(t.timings.get("train_s", 0.0) for _, t, _ in done),
+            "val_accuracy_mean": [statistics.fmean(c[i] for c in curves) for i in range(length)],
+        }
+    return {"reference_schema": REFERENCE_SCHEMA,
+            "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "command": command, "submission": first.submission, "rubric": first.rubric,
+            "data": first.data, "environment": first.environment,
+            "seeds": sorted({r.seed for r in runs}), "grader_version": first.grader_version,
+            "tasks": tasks}
+
+
+def save_reference(ref: dict, path: Path) -> None:
+    write_json_atomic(path, ref)
+
+
+def load_reference(path: Path) -> dict | None:
+    import json
+
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if data.get("reference_schema") == REFERENCE_SCHEMA else None
+
+
+def comparison(results: Results, ref: dict | None) -> dict[str, dict]:
+    """Per task: how this run compares with the reference, or why it cannot."""
+    if ref is None:
+        return {}
+    why = None
+    if ref["rubric"].get("id") != results.rubric.get("id"):
+        why = f"the reference was measured for rubric {ref['rubric'].get('id')!r}"
+    elif ref["data"].get("fingerprint") != results.data.get("fingerprint"):
+        why = (f"the reference was measured on other data (fingerprint "
+               f"{ref['data'].get('fingerprint')}, this run {results.data.get('fingerprint')})")
+    elif results.mode != "full":
+        why = "a --quick run trains on a subset; the reference trained on the full data"
+    out = {}
+    for t in results.tasks:
+        r = ref["tasks"].get(t.id)
+        if r is None:
+            continue
+        if why:
+            out[t.id] = {"comparable": False, "why": why}
+            continue
+        c = {"comparable": True, "test_accuracy_mean": r["test_accuracy_mean"],
+             "test_accuracy_std": r["test_accuracy_std"], "n": r["n"],
+             "params_total": r["params_total"], "epochs": r["epochs"],
+             "train_s_mean": r["train_s_mean"], "val_accuracy": r["val_accuracy_mean"]}
+        if t.test_accuracy is not None:
+            c["accuracy_diff_points"] = 100 * (t.test_accuracy - r["test_accuracy_mean"])
+        if t.params_total and r["params_total"]:
+            c["params_ratio"] = t.params_total / r["params_total"]
+        if t.timings.get("train_s") and r["train_s_mean"]:
+            c["train_time_ratio"] = t.timings["train_s"] / r["train_s_mean"]
+        out[t.id] = c
+    return out

@@ -1,0 +1,117 @@
+"""The HTML feedback report: one self-contained file rendered from ``results.json`` alone.
+
+Templates ship in ``grader/templates``; plots are inline SVG, thumbnails
+inline PNG, CSS inline, and a Content-Security-Policy forbids the page from
+loading anything from anywhere, so it reads the same offline, mailed, or
+uploaded to an LMS.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+
+import jinja2
+
+from . import plots
+from .feedback import feedback
+from .results import Results, TaskResult, load_results
+
+REPORT_FILE = "report.html"
+
+
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.PackageLoader("grader", "templates"),
+                             autoescape=jinja2.select_autoescape(["html", "j2"]),
+                             trim_blocks=True, lstrip_blocks=True)
+    env.filters["pct"] = lambda v, d=1: "-" if v is None else f"{100 * v:.{d}f}%"
+    env.filters["num"] = lambda v: "-" if v is None else f"{v:,}"
+    env.filters["secs"] = lambda v: "-" if v is None else (
+        f"{v:.0f} s" if v < 120 else f"{v / 60:.1f} min")
+    return env
+
+
+def _last(history: dict, key: str):
+    values = [v for v in history.get(key, []) if v is not None]
+    return values[-1] if values else None
+
+
+def _confusion(t: TaskResult, names: list[str]) -> dict | None:
+    if not t.confusion_matrix:
+        return None
+    rows = []
+    for i, row in enumerate(t.confusion_matrix):
+        total = max(sum(row), 1)
+        rows.append({"name": names[i] if i < len(names) else str(i),
+                     "cells": [{"count": c, "share": c / total, "diag": i == j}
+                               for j, c in enumerate(row)],
+                     "accuracy": (t.per_class_accuracy or [None] * len(row))[i]})
+    return {"names": names, "rows": rows}
+
+
+def _task_view(t: TaskResult, results: Results) -> dict:
+    ref = t.reference or {}
+    names = results.data.get("class_names") or [str(i) for i in range(10)]
+    view = {"t": t, "ref": ref, "feedback": feedback(t, t.max_epochs or 0),
+            "failed_findings": [f for f in t.findings if not f.ok],
+            "passed_findings": [f for f in t.findings if f.ok],
+            "train_acc": _last(t.history, "accuracy"), "val_acc": _last(t.history, "val_accuracy"),
+            "confusion": _confusion(t, names), "curves": None, "comparison": None}
+    if t.history:
+        view["curves"] = plots.learning_curves(
+            t.history, ref.get("val_accuracy") if ref.get("comparable") else None, t.threshold)
+    other = results.task(t.compare_with) if t.compare_with else None
+    if other is not None and t.history and other.history:
+        labels = ["training", "validation", "test"]
+        series = {other.id: [_last(other.history, "accuracy"), _last(other.history,
+                                                                     "val_accuracy"),
+                             other.test_accuracy],
+                  t.id: [view["train_acc"], view["val_acc"], t.test_accuracy]}
+        gap = {k: (v[0] - v[1]) if v[0] is not None and v[1] is not None else None
+               for k, v in series.items()}
+        view["comparison"] = {
+            "other": other, "gap": gap,
+            "bars": plots.bars(labels, series, "accuracy (last epoch; test)"),
+            "curves": plots.learning_curves(t.history, None, None,
+                                            others={other.id: other.history.get("val_accuracy")})}
+    return view
+
+
+def _sections(results: Results) -> list[dict]:
+    """Tasks in lab order, each comparison right after the later of its two tasks."""
+    order = [t.id for t in results.tasks]
+    sections = []
+    for t in results.tasks:
+        sections.append({"kind": "task", **_task_view(t, results)})
+        for c in results.comparisons:
+            if max(order.index(c.task), order.index(c.baseline)) == order.index(t.id):
+                a, b = results.task(c.task), results.task(c.baseline)
+                sections.append({"kind": "comparison", "c": c, "a": a, "b": b,
+                                 "bars": plots.bars(["test accuracy"],
+                                                    {c.task: [a.test_accuracy],
+                                                     c.baseline: [b.test_accuracy]},
+                                                    "test accuracy")
+                                 if a.test_accuracy is not None and
+                                 b.test_accuracy is not None else None})
+    return sections
+
+
+def render_report(results: Results) -> str:
+    passed = sum(t.status == "passed" for t in results.tasks)
+    when = results.finished_at or results.started_at
+    try:
+        when = _dt.datetime.fromisoformat(when).strftime("%Y-%m-%d %H:%M UTC")
+    except (TypeError, ValueError):
+        pass
+    return _env().get_template("report.html.j2").render(
+        r=results, sections=_sections(results), passed=passed, graded_at=when)
+
+
+def write_report(results: Results | str | Path, path: str | Path) -> Path:
+    if not isinstance(results, Results):
+        results = load_results(Path(results))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(render_report(results), encoding="utf-8")
+    tmp.replace(path)
+    return path
