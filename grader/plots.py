@@ -7,6 +7,7 @@ still reads.  Every plot has labelled axes; captions are in the template.
 from __future__ import annotations
 
 import io
+import re
 
 OKABE_ITO = {"blue": "#0072B2", "orange": "#E69F00", "green": "#009E73",
              "vermillion": "#D55E00", "purple": "#CC79A7", "grey": "#7F7F7F"}
@@ -19,7 +20,11 @@ def _svg(fig) -> str:
     fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
     text = buf.getvalue()
-    return text[text.index("<svg"):]  # drop the XML prolog and DOCTYPE: inline in HTML
+    text = text[text.index("<svg"):]  # drop the XML prolog and DOCTYPE: inline in HTML
+    # Inline SVG needs no namespace declarations or RDF metadata, and without them the
+    # report holds no URL at all (they are identifiers, but a reader cannot tell).
+    text = re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.S)
+    return re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", text)
 
 
 def _setup():
