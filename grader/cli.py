@@ -16,6 +16,7 @@ from rich.console import Console
 
 from . import __version__
 from .errors import GraderError
+from .formats import FORMATS
 
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -57,8 +58,11 @@ def main() -> None:
 @click.option("--resume", is_flag=True,
               help="Keep the tasks already in --out/results.json from the same submission, "
                    "rubric, seed and data; grade the rest.")
+@click.option("--format", "formats", type=click.Choice(FORMATS), multiple=True,
+              help="Also write gradescope.json / junit.xml in --out, or GitHub annotations "
+                   "(automatic when GITHUB_ACTIONS is set).")
 def check(submission, data, tasks, rubric, seed, out, quick, steps_per_execution,
-          task_timeout, memory_limit, resume) -> None:
+          task_timeout, memory_limit, resume, formats) -> None:
     """Grade one SUBMISSION (.py) and print a verdict per task."""
     from .console import RichReporter, output_console, print_summary
     from .grading import DEFAULT_STEPS_PER_EXECUTION, check as run_check
@@ -85,7 +89,79 @@ def check(submission, data, tasks, rubric, seed, out, quick, steps_per_execution
         from .report import REPORT_FILE, write_report
         write_report(results, Path(out) / REPORT_FILE)
         err.print(f"results: {Path(out) / 'results.json'}; report: {Path(out) / REPORT_FILE}")
+    if formats and out is None and set(formats) - {"github"}:
+        _fail(err, GraderError("--format gradescope/junit writes files: it needs --out DIR."))
+    from .formats import write_formats
+    write_formats(results, Path(out) if out else Path("."), formats)
     sys.exit(EXIT_PASSED if results.passed else EXIT_FAILED)
+
+
+@main.command()
+@click.argument("submissions", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Folder for every student's results and report, grades.csv and index.html.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Submissions graded at once. Default: one per GPU, else one per 4 cores.")
+@click.option("--data", type=click.Path(path_type=Path), default=None, help="As for check.")
+@click.option("--tasks", default=None, help="Comma-separated task ids. Default: all.")
+@click.option("--rubric", type=click.Path(path_type=Path), default=None)
+@click.option("--seed", type=click.IntRange(min=0), default=None)
+@click.option("--quick", is_flag=True, help="The quick check for every submission.")
+@click.option("--timeout", "task_timeout", type=click.FloatRange(min=1), default=None,
+              help="Seconds per task, overriding the rubric.")
+@click.option("--format", "formats", type=click.Choice(FORMATS), multiple=True,
+              help="Also write each student's gradescope.json, and OUT/junit.xml.")
+def grade(submissions, out, jobs, data, tasks, rubric, seed, quick, task_timeout,
+          formats) -> None:
+    """Grade a class: files, folders of files, or one folder per student.
+
+    Resumable: run the same command again after an interruption and only what
+    is missing is graded. Exit code 0 when every submission passed, else 1.
+    """
+    from .batch import grade_batch
+    from .console import RichBatchReporter, output_console
+
+    err = output_console(stderr=True)
+    try:
+        rows = grade_batch(submissions, out, jobs=jobs, data=data, rubric=rubric, seed=seed,
+                           quick=quick, tasks=tasks, formats=formats,
+                           reporter=RichBatchReporter(err), task_timeout_s=task_timeout)
+    except GraderError as exc:
+        _fail(err, exc)
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/yellow]: run the same command again to finish; "
+                  "finished work is kept.")
+        sys.exit(130)
+    look = [r for r in rows if r.problem]
+    err.print(f"{sum(r.passed for r in rows)} of {len(rows)} passed; grades: {Path(out) / 'grades.csv'}; "
+              f"overview: {Path(out) / 'index.html'}", highlight=False)
+    if look:
+        err.print(f"[yellow]{len(look)} to look at[/yellow] (not the models' fault):")
+        for r in look:
+            err.print(f"  {r.student}: {r.problem} ({r.path})", highlight=False)
+    sys.exit(EXIT_PASSED if all(r.passed for r in rows) else EXIT_FAILED)
+
+
+@main.command("gradescope-bundle")
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              default=Path("autograder.zip"), show_default=True)
+@click.option("--rubric", type=click.Path(path_type=Path), default=None)
+@click.option("--data-url", default=None,
+              help="Where setup.sh downloads CIFAR-10 (the .npz or tar.gz) on Gradescope; "
+                   "default: keras' own download.")
+@click.option("--quick", is_flag=True, help="Grade with the quick check (no accuracy verdict).")
+def gradescope_bundle(output, rubric, data_url, quick) -> None:
+    """Write the Gradescope autograder zip (setup.sh, run_autograder, the rubric)."""
+    from .gradescope import write_bundle
+    from .rubric import load_rubric
+
+    err = Console(stderr=True)
+    try:
+        written = write_bundle(output, load_rubric(rubric), data_url=data_url, quick=quick)
+    except GraderError as exc:
+        _fail(err, exc)
+    err.print(f"wrote {written}: upload it as the autograder of a Gradescope programming "
+              f"assignment", highlight=False)
 
 
 @main.command()

@@ -153,3 +153,54 @@ def print_summary(results: Results, console: Console) -> None:
             console.print(f"[dim]{t.id}: not compared with the reference: {ref['why']}[/dim]",
                           highlight=False)
             break
+
+
+class RichBatchReporter:
+    """Submissions done, running and failed, elapsed time and an ETA; plain lines in a log."""
+
+    def __init__(self, console: Console):
+        from rich.progress import MofNCompleteColumn, TimeRemainingColumn
+
+        self.console = console
+        self.live = console.is_terminal or console.is_jupyter
+        self.running: list[str] = []
+        self.failed = 0
+        self.progress = Progress(TextColumn("[bold]grading"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
+                                 TextColumn("ETA"), TimeRemainingColumn(), console=console,
+                                 transient=False) if self.live else None
+        self.bar = None
+
+    def _status(self) -> str:
+        run = ", ".join(self.running[:3]) + (" ..." if len(self.running) > 3 else "")
+        return f"failed {self.failed} · running: {run or '-'}"
+
+    def start(self, total: int, cached: int) -> None:
+        self.console.print(f"{total} submission(s); {cached} already graded (cached), "
+                           f"{total - cached} to grade", highlight=False)
+        if self.progress is not None:
+            self.progress.start()
+            self.bar = self.progress.add_task("grade", total=total, completed=cached,
+                                              status=self._status())
+
+    def started(self, entry) -> None:
+        self.running.append(entry.student)
+        if self.progress is not None:
+            self.progress.update(self.bar, status=self._status())
+
+    def finished(self, entry, row) -> None:
+        if entry.student in self.running:
+            self.running.remove(entry.student)
+        if not row.passed:
+            self.failed += 1
+        text = (f"{row.student}: {row.points:g}/{row.max_points:g}" +
+                (f" ({row.problem})" if row.problem else "") + f" in {row.seconds:.0f} s")
+        if self.progress is not None:
+            self.progress.update(self.bar, advance=1, status=self._status())
+            self.progress.console.print("  " + text, highlight=False)
+        else:
+            self.console.print(text, highlight=False)
+
+    def finish(self, rows) -> None:
+        if self.progress is not None:
+            self.progress.stop()

@@ -63,6 +63,20 @@ def write_bundle(split: Split, folder: Path) -> Path:
     return folder
 
 
+def shared_bundle(split: Split, cache: Path, fingerprint: str, quick: bool) -> Path:
+    """``write_bundle`` once per dataset and mode; concurrent callers wait for the first."""
+    import fcntl
+
+    folder = Path(cache) / f"{fingerprint}-{'quick' if quick else 'full'}"
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(Path(cache) / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / "complete").exists():
+            write_bundle(split, folder)
+            (folder / "complete").write_text("")
+    return folder
+
+
 class _Session:
     """One child and the submission imported into it; restarted after a crash or timeout."""
 
@@ -130,7 +144,8 @@ def check(submission: str | Path, *, data: str | Path | None = None,
           out: str | Path | None = None, reporter: Reporter | None = None,
           steps_per_execution: int = DEFAULT_STEPS_PER_EXECUTION,
           task_timeout_s: float | None = None, memory_mb: int | None = None,
-          resume: bool = False, reference: str | Path | None = None) -> Results:
+          resume: bool = False, reference: str | Path | None = None,
+          data_cache: Path | None = None) -> Results:
     """Grade one submission and return its results (also written to ``out``/results.json).
 
     ``task_timeout_s`` and ``memory_mb`` override the rubric's limits; ``resume``
@@ -138,6 +153,8 @@ def check(submission: str | Path, *, data: str | Path | None = None,
     submission, rubric, seed, mode and data, and grades only the rest.
     ``reference`` is the reference results file to compare with (default:
     ``reference/results/<dataset>.json`` beside the rubric's folder).
+    ``data_cache`` is a folder where the arrays handed to children are written once
+    and reused by later calls (batch grading), instead of once per submission.
     """
     rubric = rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
     if task_timeout_s is not None and task_timeout_s <= 0:
@@ -185,7 +202,8 @@ def check(submission: str | Path, *, data: str | Path | None = None,
     reporter.start(results, selected)
     with tempfile.TemporaryDirectory(prefix="grader-") as tmp:
         tmp = Path(tmp)
-        bundle = write_bundle(split, tmp / "data")
+        bundle = shared_bundle(split, data_cache, dataset.fingerprint, quick) \
+            if data_cache is not None else write_bundle(split, tmp / "data")
         session = _Session(sub, rubric, tmp, limits)
         try:
             _grade_tasks(session, rubric, selected, results, bundle, (split.x_test, y_test),

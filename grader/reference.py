@@ -31,7 +31,8 @@ def aggregate(runs: list[Results], command: str) -> dict:
     for r in runs[1:]:
         for key, a, b in (("data fingerprint", r.data.get("fingerprint"),
                            first.data.get("fingerprint")),
-                          ("rubric", r.rubric.get("sha256"), first.rubric.get("sha256")),
+                          ("rubric", (r.rubric.get("id"), r.rubric.get("version")),
+                           (first.rubric.get("id"), first.rubric.get("version"))),
                           ("submission", r.submission.get("sha256"),
                            first.submission.get("sha256"))):
             if a != b:

@@ -1,0 +1,276 @@
+"""Grading a whole class: discover submissions, grade them in parallel, resume, summarise.
+
+Layouts understood (the student id is derived as shown):
+
+- files, or a folder of files: ``alice.py`` -> ``alice``;
+- a folder with one sub-folder per student (Moodle's and Gradescope's exports, or
+  a TA's own): ``alice/lab.ipynb`` -> ``alice``;
+- Canvas' flat export, ``name_[LATE_]userid_submissionid_file.py`` -> ``name``;
+- Moodle's folders, ``Full Name_12345_assignsubmission_file_`` -> ``Full Name``.
+
+Each submission's results live in ``OUT/<student>/``; a run finds what is done
+there (same submission content, rubric, seed, mode and data) and grades only
+the rest, so an interrupted batch is finished by running it again.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import re
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .data import Dataset, load_dataset
+from .errors import GraderError, UsageError
+from .grading import RESULTS_FILE, check
+from .reporting import Reporter
+from .results import ERROR, PASSED, Results, load_results
+from .rubric import Rubric, load_rubric
+from .submission import load_submission
+
+SUFFIXES = (".py", ".ipynb")
+_CANVAS = re.compile(r"^(?P<name>[A-Za-z0-9-]+?)_(?:LATE_)?\d+_\d+_.+$")
+_MOODLE = re.compile(r"^(?P<name>.+?)_\d+_assignsubmission_\w*$")
+_PREFERRED = ("lab", "submission", "main", "solution")
+
+
+@dataclass(frozen=True)
+class Entry:
+    student: str
+    path: Path
+
+
+@dataclass
+class Row:
+    student: str
+    path: str
+    status: str  # "graded", "unreadable" or "crashed"
+    points: float = 0.0
+    max_points: float = 0.0
+    passed: bool = False
+    problem: str | None = None  # why a TA should look: not the models' fault
+    tasks: dict = field(default_factory=dict)  # id -> (status, test accuracy)
+    cached: bool = False
+    seconds: float = 0.0
+
+
+def _student_from_name(name: str) -> str:
+    for pattern in (_CANVAS, _MOODLE):
+        m = pattern.match(name)
+        if m:
+            return m.group("name")
+    return Path(name).stem if Path(name).suffix in SUFFIXES else name
+
+
+def _pick(files: list[Path]) -> Path | None:
+    if not files:
+        return None
+    for stem in _PREFERRED:
+        for f in files:
+            if f.stem.lower() == stem:
+                return f
+    return sorted(files, key=lambda f: (f.suffix != ".ipynb", -f.stat().st_size, f.name))[0]
+
+
+def discover(paths) -> tuple[list[Entry], list[str]]:
+    """Submissions under ``paths``, each with a unique student id; and notes for the TA."""
+    entries, notes = [], []
+    for raw in paths:
+        p = Path(raw).expanduser()
+        if not p.exists():
+            raise UsageError(f"Not found: {p}", hint="Give submission files or folders.")
+        if p.is_file():
+            entries.append(Entry(_student_from_name(p.name), p.resolve()))
+            continue
+        files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix in SUFFIXES
+                       and not f.name.startswith("."))
+        folders = sorted(d for d in p.iterdir() if d.is_dir() and not d.name.startswith("."))
+        for f in files:
+            entries.append(Entry(_student_from_name(f.name), f.resolve()))
+        for d in folders:
+            inner = sorted(f for f in d.rglob("*") if f.is_file() and f.suffix in SUFFIXES
+                           and not any(part.startswith(".") for part in f.parts))
+            chosen = _pick(inner)
+            if chosen is None:
+                notes.append(f"{d.name}: no .py or .ipynb file inside; nothing to grade")
+                continue
+            if len(inner) > 1:
+                notes.append(f"{d.name}: {len(inner)} candidate files; graded {chosen.name}")
+            entries.append(Entry(_student_from_name(d.name), chosen.resolve()))
+    seen: dict[str, int] = {}
+    unique = []
+    for e in entries:
+        n = seen.get(e.student, 0) + 1
+        seen[e.student] = n
+        if n > 1:
+            notes.append(f"{e.student}: more than one submission; the {n}th is graded as "
+                         f"{e.student}-{n} ({e.path.name})")
+            e = Entry(f"{e.student}-{n}", e.path)
+        unique.append(e)
+    return unique, notes
+
+
+def _safe(student: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", student).strip("._") or "student"
+
+
+def _problem(r: Results) -> str | None:
+    """A reason other than the models themselves: the TA should look at these."""
+    for t in r.tasks:
+        if t.status != ERROR:
+            continue
+        text = t.reason
+        if "could not be imported" in text or "Importing" in text:
+            return "could not be imported"
+        if "did not finish within" in text:
+            return "timed out"
+        if "stopped the process" in text or "exited with code" in text or "killed by" in text:
+            return "crashed"
+        if "memory limit" in text:
+            return "out of memory"
+    return None
+
+
+def _row(e: Entry, r: Results, cached: bool, seconds: float) -> Row:
+    return Row(e.student, str(e.path), "graded", r.points, r.max_points, r.passed, _problem(r),
+               {t.id: (t.status, t.test_accuracy) for t in r.tasks}, cached, seconds)
+
+
+def _done(path: Path, sha: str, rubric: Rubric, seed: int, mode: str, fingerprint: str,
+          task_ids: list[str]) -> Results | None:
+    if not path.is_file():
+        return None
+    try:
+        r = load_results(path)
+    except GraderError:
+        return None
+    if (r.finished_at and r.submission.get("sha256") == sha and
+            r.rubric.get("sha256") == rubric.sha256 and r.seed == seed and r.mode == mode and
+            r.data.get("fingerprint") == fingerprint and [t.id for t in r.tasks] == task_ids):
+        return r
+    return None
+
+
+class BatchReporter:
+    """What a batch tells its caller: a submission started, finished, or was skipped."""
+
+    def start(self, total: int, cached: int) -> None: ...
+    def started(self, entry: Entry) -> None: ...
+    def finished(self, entry: Entry, row: Row) -> None: ...
+    def finish(self, rows: list[Row]) -> None: ...
+
+
+def default_jobs() -> int:
+    """One per GPU; on a CPU, one per four cores (two trainings on two cores halve each other)."""
+    gpus = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if gpus:
+        return max(1, len([g for g in gpus.split(",") if g.strip() and g.strip() != "-1"]))
+    return max(1, (os.cpu_count() or 1) // 4)
+
+
+def grade_batch(paths, out, *, jobs: int | None = None, data=None, dataset: Dataset | None = None,
+                rubric=None, seed: int | None = None, quick: bool = False, tasks=None,
+                formats=(), reporter: BatchReporter | None = None,
+                task_timeout_s: float | None = None) -> list[Row]:
+    """Grade every submission under ``paths`` into ``out``; never stops for one submission."""
+    from .formats import junit, write_formats
+    from .grading import select_tasks
+    from .report import REPORT_FILE, write_report
+    from .overview import write_overview
+
+    rubric = rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
+    seed = rubric.seed if seed is None else seed
+    task_ids = [t.id for t in select_tasks(rubric, tasks)]
+    jobs = jobs or default_jobs()
+    if jobs < 1:
+        raise UsageError(f"--jobs must be at least 1. Received: {jobs}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    entries, notes = discover(paths)
+    if not entries:
+        raise UsageError("No submissions found.", hint="Give .py or .ipynb files, or folders "
+                                                      "holding them.")
+    dataset = dataset or load_dataset(data, rubric.input_shape, rubric.num_classes,
+                                      rubric.dataset)
+    reporter = reporter or BatchReporter()
+    mode = "quick" if quick else "full"
+    rows: dict[str, Row] = {}
+    todo = []
+    for e in entries:
+        folder = out / _safe(e.student)
+        try:
+            sha = load_submission(e.path).sha256
+        except GraderError as exc:
+            rows[e.student] = Row(e.student, str(e.path), "unreadable", problem=exc.message,
+                                  max_points=rubric.max_points)
+            continue
+        done = _done(folder / RESULTS_FILE, sha, rubric, seed, mode, dataset.fingerprint,
+                     task_ids)
+        if done is not None:
+            rows[e.student] = _row(e, done, cached=True, seconds=0.0)
+        else:
+            todo.append(e)
+    reporter.start(len(entries), len(entries) - len(todo))
+    lock = threading.Lock()
+
+    def one(e: Entry) -> Row:
+        folder = out / _safe(e.student)
+        reporter.started(e)
+        t0 = time.monotonic()
+        try:
+            r = check(e.path, dataset=dataset, rubric=rubric, tasks=task_ids, seed=seed,
+                      quick=quick, out=folder, resume=True, data_cache=cache,
+                      task_timeout_s=task_timeout_s)
+            write_report(r, folder / REPORT_FILE)
+            write_formats(r, folder, [f for f in formats if f != "github"], e.student,
+                          echo=lambda *_: None)
+            return _row(e, r, cached=False, seconds=time.monotonic() - t0)
+        except GraderError as exc:
+            return Row(e.student, str(e.path), "unreadable", problem=exc.message,
+                       max_points=rubric.max_points, seconds=time.monotonic() - t0)
+        except Exception as exc:  # a grader bug must cost one row, not the batch
+            return Row(e.student, str(e.path), "crashed",
+                       problem=f"internal error: {type(exc).__name__}: {exc}",
+                       max_points=rubric.max_points, seconds=time.monotonic() - t0)
+
+    with tempfile.TemporaryDirectory(prefix="grader-batch-") as cache_dir:
+        cache = Path(cache_dir)
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = {pool.submit(one, e): e for e in todo}
+            for fut in as_completed(futures):
+                row = fut.result()
+                with lock:
+                    rows[row.student] = row
+                reporter.finished(futures[fut], row)
+                write_grades(out / "grades.csv", [rows[e.student] for e in entries
+                                                  if e.student in rows], task_ids)
+    ordered = [rows[e.student] for e in entries]
+    write_grades(out / "grades.csv", ordered, task_ids)
+    write_overview(out, ordered, rubric, task_ids, notes)
+    if "junit" in formats:
+        graded = [(r.student, load_results(out / _safe(r.student) / RESULTS_FILE))
+                  for r in ordered if r.status == "graded"]
+        (out / "junit.xml").write_text(junit(graded))
+    reporter.finish(ordered)
+    return ordered
+
+
+def write_grades(path: Path, rows: list[Row], task_ids: list[str]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["student", "points", "max_points", "status", "problem", "file"] +
+                   [f"{t}_{k}" for t in task_ids for k in ("verdict", "test_accuracy")])
+        for r in rows:
+            cells = []
+            for t in task_ids:
+                status, acc = r.tasks.get(t, ("", None))
+                cells += [status, "" if acc is None else f"{acc:.4f}"]
+            w.writerow([r.student, f"{r.points:g}", f"{r.max_points:g}",
+                        "passed" if r.passed else r.status if r.status != "graded" else "failed",
+                        r.problem or "", r.path] + cells)
+    tmp.replace(path)

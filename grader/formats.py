@@ -1,0 +1,107 @@
+"""Results in the formats courses already use: Gradescope, JUnit XML, GitHub Actions.
+
+All are renderings of ``Results``; nothing here grades.
+"""
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from .results import ERROR, FAILED, PASSED, SKIPPED, Results, write_json_atomic
+
+FORMATS = ("gradescope", "junit", "github")
+
+
+def gradescope(results: Results) -> dict:
+    """Gradescope's autograder results.json: ``tests[]`` with score, max_score, status, name,
+    number, output, visibility; plus execution_time and a test-accuracy leaderboard."""
+    tests = []
+    for t in results.tasks:
+        lines = [t.reason] + [f"- {f.message}" for f in t.findings if not f.ok]
+        if t.test_accuracy is not None:
+            lines.append(f"Test accuracy: {t.test_accuracy:.2%}")
+        tests.append({"score": t.points, "max_score": t.max_points,
+                      "status": "passed" if t.status == PASSED else "failed",
+                      "name": f"{t.question} {t.title}", "number": t.question.lstrip("Q"),
+                      "output": "\n".join(lines), "visibility": "visible"})
+    for c in results.comparisons:
+        tests.append({"score": c.points, "max_score": c.max_points,
+                      "status": "passed" if c.status == PASSED else "failed",
+                      "name": f"{c.question} {c.title}", "number": c.question.lstrip("Q"),
+                      "output": c.reason, "visibility": "visible"})
+    final = results.task("final") or next((t for t in reversed(results.tasks)
+                                           if t.test_accuracy is not None), None)
+    total_s = sum(t.timings.get("total_s", 0.0) for t in results.tasks)
+    out = {"score": results.points, "execution_time": round(total_s, 1),
+           "output": f"Graded by grader {results.grader_version}, rubric {results.rubric['id']} "
+                     f"{results.rubric['version']}, seed {results.seed}, on "
+                     f"{(results.environment.get('device') or {}).get('name', 'unknown')}.",
+           "tests": tests}
+    if final is not None and final.test_accuracy is not None:
+        out["leaderboard"] = [{"name": f"{final.question} test accuracy",
+                               "value": round(100 * final.test_accuracy, 2), "order": "desc"}]
+    return out
+
+
+def junit(all_results: list[tuple[str, Results]]) -> str:
+    """One <testsuite> per submission, one <testcase> per task and comparison."""
+    suites = ET.Element("testsuites", name="grader")
+    for student, r in all_results:
+        items = [(t.question, t.id, t.status, t.reason, t.timings.get("total_s", 0.0))
+                 for t in r.tasks] + [(c.question, c.id, c.status, c.reason, 0.0)
+                                      for c in r.comparisons]
+        suite = ET.SubElement(
+            suites, "testsuite", name=student, tests=str(len(items)),
+            failures=str(sum(s == FAILED for _, _, s, _, _ in items)),
+            errors=str(sum(s == ERROR for _, _, s, _, _ in items)),
+            skipped=str(sum(s == SKIPPED for _, _, s, _, _ in items)),
+            time=f"{sum(x[4] for x in items):.1f}")
+        for question, tid, status, reason, secs in items:
+            case = ET.SubElement(suite, "testcase", classname=f"{student}", name=f"{question} {tid}",
+                                 time=f"{secs:.1f}")
+            if status in (FAILED, ERROR):
+                ET.SubElement(case, "failure" if status == FAILED else "error",
+                              message=reason[:500], type=status).text = reason
+            elif status == SKIPPED:
+                ET.SubElement(case, "skipped", message=reason[:500])
+    ET.indent(suites)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode")
+
+
+def github(results: Results, echo=print) -> None:
+    """Error annotations on the submission's lines and a Markdown job summary."""
+    path = results.submission.get("path", "")
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        rel = path
+    for t in results.tasks:
+        if t.status in (FAILED, ERROR):
+            frames = (t.error or {}).get("frames") or []
+            line = f",line={frames[-1]['line']}" if frames and \
+                results.submission.get("kind") != "notebook" else ""
+            msg = t.reason.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+            echo(f"::error file={rel}{line},title={t.question} {t.id} {t.status}::{msg}")
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        rows = "\n".join(f"| {t.question} | {t.id} | {t.status} | "
+                         f"{'-' if t.test_accuracy is None else f'{t.test_accuracy:.2%}'} | "
+                         f"{t.points:g}/{t.max_points:g} |" for t in results.tasks)
+        with open(summary, "a") as f:
+            f.write(f"### {results.submission['name']}: {results.points:g} / "
+                    f"{results.max_points:g} points ({results.mode})\n\n"
+                    f"| Q | task | verdict | test accuracy | points |\n|---|---|---|---|---|\n"
+                    f"{rows}\n\n")
+
+
+def write_formats(results: Results, out: Path, formats, student: str | None = None,
+                  echo=print) -> None:
+    for fmt in formats:
+        if fmt == "gradescope":
+            write_json_atomic(Path(out) / "gradescope.json", gradescope(results))
+        elif fmt == "junit":
+            (Path(out) / "junit.xml").write_text(
+                junit([(student or results.submission["name"], results)]))
+    if "github" in formats or os.environ.get("GITHUB_ACTIONS") == "true":
+        github(results, echo)

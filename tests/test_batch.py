@@ -1,0 +1,179 @@
+"""Grading a class: layouts, never aborting, resuming after kill -9, and the output formats."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+import zipfile
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from grader.batch import discover, grade_batch
+from grader.formats import gradescope, junit
+from grader.results import load_results
+
+from conftest import SUBMISSIONS
+
+# Gradescope's documented autograder output (tests[] fields, execution_time, leaderboard).
+GRADESCOPE_SCHEMA = {
+    "type": "object", "required": ["tests"],
+    "properties": {
+        "score": {"type": "number"}, "execution_time": {"type": "number"},
+        "output": {"type": "string"},
+        "tests": {"type": "array", "items": {
+            "type": "object", "required": ["name", "status"], "additionalProperties": False,
+            "properties": {"score": {"type": "number"}, "max_score": {"type": "number"},
+                           "status": {"enum": ["passed", "failed"]}, "name": {"type": "string"},
+                           "number": {"type": "string"}, "output": {"type": "string"},
+                           "visibility": {"enum": ["hidden", "after_due_date",
+                                                   "after_published", "visible"]}}}},
+        "leaderboard": {"type": "array", "items": {
+            "type": "object", "required": ["name", "value"],
+            "properties": {"name": {"type": "string"}, "value": {"type": ["number", "string"]},
+                           "order": {"enum": ["asc", "desc"]}}}}},
+    "additionalProperties": False}
+
+
+def _class(root: Path) -> Path:
+    """good, failing, crashing, hanging and duplicate submissions in the layouts we support."""
+    (root / "alice").mkdir(parents=True)
+    shutil.copy(SUBMISSIONS / "good.py", root / "alice" / "lab.py")
+    (root / "bob").mkdir()
+    shutil.copy(SUBMISSIONS / "fc_with_conv.py", root / "bob" / "lab.py")
+    (root / "carol_12345_assignsubmission_file_").mkdir()   # Moodle
+    shutil.copy(SUBMISSIONS / "exits_in_builder.py",
+                root / "carol_12345_assignsubmission_file_" / "lab.py")
+    shutil.copy(SUBMISSIONS / "hangs_in_builder.py", root / "dave_1234_5678_lab.py")  # Canvas
+    shutil.copy(SUBMISSIONS / "syntax_error.py", root / "erin.py")
+    shutil.copy(SUBMISSIONS / "good.py", root / "alice.py")  # the same student again
+    return root
+
+
+def test_discover_layouts_and_ids(tmp_path):
+    entries, notes = discover([_class(tmp_path / "class")])
+    ids = sorted(e.student for e in entries)
+    assert ids == ["alice", "alice-2", "bob", "carol", "dave", "erin"]
+    assert any("alice: more than one submission" in n for n in notes)
+
+
+def test_batch_never_aborts_and_resumes_without_regrading(synthetic_npz, tmp_path):
+    root = _class(tmp_path / "class")
+    out = tmp_path / "out"
+    rows = grade_batch([root], out, data=synthetic_npz, quick=True, tasks="fc,cnn", jobs=2,
+                       task_timeout_s=15, formats=("gradescope", "junit"))
+    by = {r.student: r for r in rows}
+    assert len(rows) == 6 and all(r.status == "graded" for r in rows)
+    assert by["alice"].passed and by["alice-2"].passed
+    assert not by["bob"].passed and by["bob"].problem is None  # the model's fault
+    assert by["carol"].problem == "crashed"
+    assert by["dave"].problem == "timed out"
+    assert by["erin"].problem == "could not be imported"
+    with open(out / "grades.csv") as f:
+        table = list(csv.DictReader(f))
+    assert [r["student"] for r in table] == [r.student for r in rows]
+    assert (out / "index.html").is_file() and (out / "alice" / "report.html").is_file()
+    # Gradescope and JUnit outputs validate
+    for r in rows:
+        jsonschema.validate(json.loads((out / r.student / "gradescope.json").read_text()),
+                            GRADESCOPE_SCHEMA)
+    suites = ET.parse(out / "junit.xml").getroot()
+    assert suites.tag == "testsuites" and len(suites) == 6
+    for suite in suites:
+        assert int(suite.get("tests")) == len(suite.findall("testcase"))
+        assert int(suite.get("failures")) == len(suite.findall("testcase/failure"))
+        assert int(suite.get("errors")) == len(suite.findall("testcase/error"))
+    # idempotent: a second run grades nothing and changes nothing
+    before = {r.student: (out / r.student / "results.json").read_text() for r in rows}
+    again = grade_batch([root], out, data=synthetic_npz, quick=True, tasks="fc,cnn", jobs=2,
+                        task_timeout_s=15)
+    assert all(r.cached for r in again)
+    assert before == {r.student: (out / r.student / "results.json").read_text() for r in rows}
+    # a changed submission is regraded
+    shutil.copy(SUBMISSIONS / "good.py", root / "bob" / "lab.py")
+    third = {r.student: r for r in grade_batch([root], out, data=synthetic_npz, quick=True,
+                                                 tasks="fc,cnn", jobs=2, task_timeout_s=15)}
+    assert not third["bob"].cached and third["bob"].passed and third["alice"].cached
+
+
+def test_kill_midway_then_rerun_grades_each_exactly_once(synthetic_npz, tmp_path):
+    root = tmp_path / "class"
+    root.mkdir()
+    for name in ("ann", "ben", "cat", "dan"):
+        shutil.copy(SUBMISSIONS / "good.py", root / f"{name}.py")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "grader.cli", "grade", str(root), "--out", str(out),
+           "--data", str(synthetic_npz), "--quick", "--tasks", "fc,cnn", "--jobs", "1"]
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:  # wait until at least one submission is finished
+        done = [p for p in out.glob("*/results.json") if load_results(p).finished_at]
+        if done:
+            break
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished_before = {p.parent.name: p.read_text() for p in out.glob("*/results.json")
+                       if load_results(p).finished_at}
+    assert 1 <= len(finished_before) < 4
+    time.sleep(1)  # the killed grader's children die with it (PR_SET_PDEATHSIG)
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{len(finished_before)} already graded" in rerun.stderr
+    for name, text in finished_before.items():  # untouched: graded exactly once
+        assert (out / name / "results.json").read_text() == text
+    rows = list(csv.DictReader(open(out / "grades.csv")))
+    assert sorted(r["student"] for r in rows) == ["ann", "ben", "cat", "dan"]
+    assert all(r["status"] == "passed" for r in rows)
+
+
+def test_gradescope_bundle_runs_like_gradescope(synthetic_npz, tmp_path):
+    from click.testing import CliRunner
+    from grader.cli import main
+    bundle = tmp_path / "autograder.zip"
+    r = CliRunner().invoke(main, ["gradescope-bundle", "-o", str(bundle), "--quick"])
+    assert r.exit_code == 0, r.output
+    root = tmp_path / "autograder"
+    with zipfile.ZipFile(bundle) as z:
+        names = set(z.namelist())
+        assert {"setup.sh", "run_autograder", "rubric.toml",
+                "grader-src/pyproject.toml", "grader-src/grader/cli.py"} <= names
+        z.extractall(root / "source")
+    (root / "submission").mkdir()
+    shutil.copy(SUBMISSIONS / "good.py", root / "submission" / "lab.py")
+    env = {**os.environ, "AUTOGRADER_ROOT": str(root), "GRADER_CIFAR10": str(synthetic_npz),
+           "GRADER_BIN": shutil.which("grader") or "grader"}
+    subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env, check=True,
+                   capture_output=True, timeout=300)
+    result = json.loads((root / "results" / "results.json").read_text())
+    jsonschema.validate(result, GRADESCOPE_SCHEMA)
+    assert result["score"] > 0 and len(result["tests"]) == 6
+
+
+def test_formats_from_a_results_file():
+    r = load_results(Path(__file__).parent / "data" / "results_good.json")
+    g = gradescope(r)
+    jsonschema.validate(g, GRADESCOPE_SCHEMA)
+    assert g["score"] == 10 and g["leaderboard"][0]["name"] == "Q10 test accuracy"
+    root = ET.fromstring(junit([("alice", r)]).split("\n", 1)[1])
+    assert len(root.find("testsuite").findall("testcase")) == 6
+
+
+def test_github_annotations_and_summary(tmp_path, monkeypatch):
+    from grader.formats import github
+    r = load_results(Path(__file__).parent / "data" / "results_errors.json")
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    lines = []
+    github(r, echo=lines.append)
+    assert any(l.startswith("::error file=") and ",line=9," in l and "ZeroDivisionError" in l
+               for l in lines)
+    assert "| Q2 | fc | error |" in summary.read_text()
