@@ -191,15 +191,23 @@ def decide(task: Task, result: TaskResult, quick: bool) -> None:
                         "(no accuracy verdict in --quick)."
     elif task.threshold is not None:
         acc = result.test_accuracy
+        runs = [r for r in result.runs if "test_accuracy" in r]
+        how = ""
+        if len(runs) > 1:
+            how = f" (mean of {len(runs)} seeds: " + ", ".join(
+                f"{r['test_accuracy']:.2%}" for r in runs) + ")"
+            if result.borderline:
+                how += "; re-graded with more seeds because the first run landed near the " \
+                       "threshold"
         if acc is None:
             result.status, result.reason = ERROR, "No test accuracy was measured."
         elif acc >= task.threshold:
             result.status = PASSED
-            result.reason = f"Test accuracy {acc:.2%} >= {task.threshold:.0%}."
+            result.reason = f"Test accuracy {acc:.2%} >= {task.threshold:.0%}{how}."
         else:
             result.status = FAILED
             result.reason = f"Test accuracy {acc:.2%} is below the threshold of " \
-                            f"{task.threshold:.0%}."
+                            f"{task.threshold:.0%}{how}."
     else:
         result.status = PASSED
         acc = result.test_accuracy

@@ -61,8 +61,10 @@ def main() -> None:
 @click.option("--format", "formats", type=click.Choice(FORMATS), multiple=True,
               help="Also write gradescope.json / junit.xml in --out, or GitHub annotations "
                    "(automatic when GITHUB_ACTIONS is set).")
+@click.option("--seeds", "n_seeds", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Train every task this many times (seed, seed+1, ...); judge the mean.")
 def check(submission, data, tasks, rubric, seed, out, quick, steps_per_execution,
-          task_timeout, memory_limit, resume, formats) -> None:
+          task_timeout, memory_limit, resume, formats, n_seeds) -> None:
     """Grade one SUBMISSION (.py) and print a verdict per task."""
     from .console import RichReporter, output_console, print_summary
     from .grading import DEFAULT_STEPS_PER_EXECUTION, check as run_check
@@ -73,7 +75,7 @@ def check(submission, data, tasks, rubric, seed, out, quick, steps_per_execution
                             quick=quick, out=out, reporter=RichReporter(err),
                             steps_per_execution=steps_per_execution or DEFAULT_STEPS_PER_EXECUTION,
                             task_timeout_s=task_timeout, memory_mb=memory_limit,
-                            resume=resume)
+                            resume=resume, seeds=n_seeds)
     except GraderError as exc:
         _fail(err, exc)
     except KeyboardInterrupt:

@@ -145,7 +145,7 @@ def check(submission: str | Path, *, data: str | Path | None = None,
           steps_per_execution: int = DEFAULT_STEPS_PER_EXECUTION,
           task_timeout_s: float | None = None, memory_mb: int | None = None,
           resume: bool = False, reference: str | Path | None = None,
-          data_cache: Path | None = None) -> Results:
+          data_cache: Path | None = None, seeds: int = 1) -> Results:
     """Grade one submission and return its results (also written to ``out``/results.json).
 
     ``task_timeout_s`` and ``memory_mb`` override the rubric's limits; ``resume``
@@ -155,7 +155,12 @@ def check(submission: str | Path, *, data: str | Path | None = None,
     ``reference/results/<dataset>.json`` beside the rubric's folder).
     ``data_cache`` is a folder where the arrays handed to children are written once
     and reused by later calls (batch grading), instead of once per submission.
+    ``seeds`` trains every task that many times (seed, seed+1, ...) and judges the
+    mean; a task within the rubric's borderline band of its threshold is re-trained
+    up to ``borderline_seeds`` times whatever ``seeds`` says.
     """
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise UsageError(f"seeds must be a positive integer. Received: {seeds!r}")
     rubric = rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
     if task_timeout_s is not None and task_timeout_s <= 0:
         raise UsageError(f"The task timeout must be positive. Received: {task_timeout_s}")
@@ -207,7 +212,8 @@ def check(submission: str | Path, *, data: str | Path | None = None,
         session = _Session(sub, rubric, tmp, limits)
         try:
             _grade_tasks(session, rubric, selected, results, bundle, (split.x_test, y_test),
-                         seed, quick, steps_per_execution, reporter, save, task_timeout_s, done)
+                         seed, quick, steps_per_execution, reporter, save, task_timeout_s, done,
+                         seeds)
         finally:
             session.close()
     by_id = {t.id: t for t in results.tasks}
@@ -226,7 +232,7 @@ def check(submission: str | Path, *, data: str | Path | None = None,
 def _grade_tasks(session: _Session, rubric: Rubric, selected: list[Task], results: Results,
                  bundle: Path, test: tuple[np.ndarray, np.ndarray], seed: int, quick: bool,
                  steps_per_execution: int, reporter: Reporter, save,
-                 task_timeout_s: float | None, done: dict) -> None:
+                 task_timeout_s: float | None, done: dict, seeds: int) -> None:
     deadline = time.monotonic() + rubric.limits.submission_timeout_s
     x_test, y_test = test
     descriptions: dict[str, dict] = {}
@@ -323,6 +329,9 @@ def _grade_tasks(session: _Session, rubric: Rubric, selected: list[Task], result
             session.close()
         else:
             _apply_reply(task, rubric, result, reply, y_test, quick, session.submission, x_test)
+            if result.test_accuracy is not None:
+                _more_seeds(session, task, rubric, request, result, seeds, y_test, timeout,
+                            reporter)
         checks.decide(task, result, quick)
         reporter.task_finished(result)
         save()
@@ -416,12 +425,7 @@ def _apply_reply(task: Task, rubric: Rubric, result: TaskResult, reply: dict,
     result.status = "pending"  # decided by checks.decide from the findings and accuracy
     if "predictions" not in reply:  # built only: over budget, or a check failed before training
         return
-    try:
-        preds = np.load(reply["predictions"], allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        preds, problem = None, f"cannot read the predictions: {exc}"
-    else:
-        problem = checks.validate_predictions(preds, len(y_test), rubric.num_classes)
+    preds, problem = _predictions(reply, len(y_test), rubric.num_classes)
     if problem:
         if not nan:  # after a NaN loss the predictions are NaN too: one finding says it
             result.findings.append(Finding("predictions", False,
@@ -433,6 +437,59 @@ def _apply_reply(task: Task, rubric: Rubric, result: TaskResult, reply: dict,
     result.misclassified = most_confident_mistakes(preds, y_test, x_test, rubric.class_names)
     if not quick:
         result.test_accuracy = acc
+
+
+def _predictions(reply: dict, n: int, num_classes: int):
+    """The child's test predictions, checked: (array, None) or (None, why not)."""
+    try:
+        preds = np.load(reply["predictions"], allow_pickle=False)
+    except (OSError, ValueError, KeyError) as exc:
+        return None, f"cannot read the predictions: {exc}"
+    problem = checks.validate_predictions(preds, n, num_classes)
+    return (None, problem) if problem else (preds, None)
+
+
+def _more_seeds(session: _Session, task: Task, rubric: Rubric, request: dict,
+                result: TaskResult, seeds: int, y_test: np.ndarray, timeout: float,
+                reporter: Reporter) -> None:
+    """Re-train with further seeds when asked, or when the first run is borderline."""
+    import statistics
+
+    wanted = seeds
+    band = rubric.fairness.borderline_band
+    if task.threshold is not None and abs(result.test_accuracy - task.threshold) <= band:
+        result.borderline = True
+        wanted = max(wanted, rubric.fairness.borderline_seeds)
+    result.runs = [{"seed": request["seed"], "test_accuracy": result.test_accuracy,
+                    "train_s": result.timings.get("train_s"), "epochs_run": result.epochs_run}]
+    for i in range(1, wanted):
+        seed = request["seed"] + i
+        imported = session.ensure()
+        if isinstance(imported, Ended) or not imported.get("ok"):
+            result.runs.append({"seed": seed, "error": "the submission could not be imported"})
+            continue
+        reporter.task_started(task, request["epochs"])
+        session.child.send({**request, "seed": seed})
+        reply = session.child.wait_for(("described", "result"), timeout, on_event=reporter.event)
+        if isinstance(reply, dict) and reply.get("ev") == "described":
+            session.child.send({"op": "train"})
+            reply = session.child.wait_for("result", timeout, on_event=reporter.event)
+        if isinstance(reply, Ended):
+            result.runs.append({"seed": seed, "error": reply.message})
+            session.close()
+            continue
+        preds, problem = _predictions(reply, len(y_test), rubric.num_classes) \
+            if reply.get("ok") else (None, (reply.get("error") or {}).get("message"))
+        if problem:
+            result.runs.append({"seed": seed, "error": problem})
+            continue
+        acc, _, _ = checks.accuracy_and_confusion(preds, y_test, rubric.num_classes)
+        result.runs.append({"seed": seed, "test_accuracy": acc,
+                            "train_s": (reply.get("timings") or {}).get("train_s"),
+                            "epochs_run": reply.get("epochs_run")})
+    accs = [r["test_accuracy"] for r in result.runs if "test_accuracy" in r]
+    result.test_accuracy = statistics.fmean(accs)
+    result.test_accuracy_std = statistics.stdev(accs) if len(accs) > 1 else None
 
 
 def _default_compile(desc: dict, rubric: Rubric) -> dict:

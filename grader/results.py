@@ -59,6 +59,9 @@ class TaskResult:
     reference: dict | None = None
     max_epochs: int | None = None
     compare_with: str | None = None
+    runs: list[dict] = field(default_factory=list)  # one per seed when several were trained
+    test_accuracy_std: float | None = None
+    borderline: bool = False
 
 
 @dataclass

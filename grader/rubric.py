@@ -62,6 +62,16 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Fairness:
+    """Re-grading near a threshold: a run within ``borderline_band`` (test accuracy, as a
+    fraction) of a threshold is repeated until ``borderline_seeds`` seeds have run, and the
+    verdict is on their mean."""
+
+    borderline_band: float = 0.01
+    borderline_seeds: int = 3
+
+
+@dataclass(frozen=True)
 class Task:
     id: str
     question: str
@@ -112,6 +122,7 @@ class Rubric:
     training: TrainingDefaults = field(default_factory=TrainingDefaults)
     quick: QuickSettings = field(default_factory=QuickSettings)
     limits: Limits = field(default_factory=Limits)
+    fairness: Fairness = field(default_factory=Fairness)
     schema: int = SCHEMA
     path: str = ""
     sha256: str = ""
@@ -167,17 +178,18 @@ def parse_rubric(data: dict, path: str = "<memory>", sha256: str = "") -> Rubric
     data = dict(data)
     tasks_raw = data.pop("tasks", None)
     comps_raw = data.pop("comparisons", {})
-    sections = {name: data.pop(name, {}) for name in ("training", "quick", "limits")}
+    section_names = ("training", "quick", "limits", "fairness")
+    sections = {name: data.pop(name, {}) for name in section_names}
     top_fields = {f.name for f in dataclasses.fields(Rubric)} - {
-        "tasks", "comparisons", "training", "quick", "limits", "path", "sha256"}
-    _reject_unknown(data, top_fields | {"tasks", "comparisons", "training", "quick", "limits"},
-                    where)
+        "tasks", "comparisons", "path", "sha256", *section_names}
+    _reject_unknown(data, top_fields | {"tasks", "comparisons", *section_names}, where)
     if not isinstance(tasks_raw, dict) or not tasks_raw:
         raise RubricError(f"{where}: no tasks. Expected at least one [tasks.<id>] table.",
                           hint="See rubrics/cifar10.toml for the shape of a task.")
-    kwargs = _fields_from(Rubric, data, where, skip={"tasks", "comparisons", "training", "quick",
-                                                     "limits", "path", "sha256"})
-    for name, cls in (("training", TrainingDefaults), ("quick", QuickSettings), ("limits", Limits)):
+    kwargs = _fields_from(Rubric, data, where, skip={"tasks", "comparisons", "path", "sha256",
+                                                     *section_names})
+    for name, cls in (("training", TrainingDefaults), ("quick", QuickSettings), ("limits", Limits),
+                      ("fairness", Fairness)):
         table = sections[name]
         if not isinstance(table, dict):
             raise RubricError(f"{where}: [{name}] must be a table. Received: {table!r}")
@@ -282,6 +294,9 @@ def _check_consistency(r: Rubric, where: str) -> None:
     if r.limits.memory_mb < 256 or r.limits.max_file_mb < 1:
         bad(f"[limits] memory_mb must be >= 256 and max_file_mb >= 1. Received: "
             f"memory_mb={r.limits.memory_mb}, max_file_mb={r.limits.max_file_mb}")
+    if not 0 <= r.fairness.borderline_band < 1 or r.fairness.borderline_seeds < 1:
+        bad("[fairness] needs 0 <= borderline_band < 1 and borderline_seeds >= 1. Received: "
+            f"{r.fairness}")
     ids = r.task_ids
     functions = [t.function for t in r.tasks]
     for t in r.tasks:

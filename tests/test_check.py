@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -218,3 +219,28 @@ def test_steps_per_execution_keeps_the_maths(grade):
     assert one.history == many.history
     assert one.test_accuracy == many.test_accuracy
     assert many.compile["steps_per_execution"] == 8
+
+
+def test_borderline_run_is_regraded_with_more_seeds(synthetic_npz, submission, tmp_path):
+    """A rubric whose fc threshold sits where good.py lands: the grader re-trains."""
+    from grader.report import render_report
+    first = grader.check(submission("good.py"), data=synthetic_npz, tasks="fc")
+    acc = first.task("fc").test_accuracy
+    text = (Path(__file__).resolve().parent.parent / "rubrics" / "cifar10.toml").read_text()
+    rubric = tmp_path / "borderline.toml"
+    rubric.write_text(text.replace("threshold = 0.45", f"threshold = {acc - 0.005:.4f}"))
+    r = grader.check(submission("good.py"), data=synthetic_npz, tasks="fc", rubric=rubric)
+    fc = r.task("fc")
+    assert fc.borderline and [run["seed"] for run in fc.runs] == [0, 1, 2]
+    assert fc.runs[0]["test_accuracy"] == acc  # the first run is the plain run
+    accs = [run["test_accuracy"] for run in fc.runs]
+    assert fc.test_accuracy == pytest.approx(sum(accs) / 3)
+    assert "mean of 3 seeds" in fc.reason and "re-graded with more seeds" in fc.reason
+    assert "Trained 3 times (the first run landed within the borderline band" in \
+        render_report(r)
+
+
+def test_seeds_option_reports_every_run(grade):
+    fc = grade("good.py", "fc", seeds=2).task("fc")
+    assert [run["seed"] for run in fc.runs] == [0, 1] and not fc.borderline
+    assert fc.test_accuracy_std is not None
