@@ -6,7 +6,7 @@ import pytest
 import grader
 from grader.results import PASSED
 
-from conftest import real_data_path
+from conftest import REPO, real_data_path
 
 pytestmark = [pytest.mark.realdata,
               pytest.mark.skipif(real_data_path() is None,
@@ -26,5 +26,5 @@ def test_simple_fc_two_epochs_on_real_cifar10(submission, tmp_path):
 
 
 def test_reference_quick_check_on_real_cifar10():
-    r = grader.check("reference/cifar10_lab.py", quick=True)
+    r = grader.check(REPO / "reference" / "cifar10_lab.py", quick=True)
     assert [t.status for t in r.tasks] == [PASSED] * 5, [t.reason for t in r.tasks]
