@@ -164,12 +164,15 @@ class BatchReporter:
     def finish(self, rows: list[Row]) -> None: ...
 
 
-def default_jobs() -> int:
-    """One per GPU; on a CPU, one per four cores (two trainings on two cores halve each other)."""
+def default_jobs(quick: bool = False) -> int:
+    """One per GPU.  On a CPU, full grading runs one per four cores (two trainings on two
+    cores halve each other), while quick checks, whose time is mostly single-threaded
+    start-up, run one per core up to four (measured: README, "Measured")."""
     gpus = os.environ.get("CUDA_VISIBLE_DEVICES")
     if gpus:
         return max(1, len([g for g in gpus.split(",") if g.strip() and g.strip() != "-1"]))
-    return max(1, (os.cpu_count() or 1) // 4)
+    cores = os.cpu_count() or 1
+    return max(1, min(4, cores)) if quick else max(1, cores // 4)
 
 
 def grade_batch(paths, out, *, jobs: int | None = None, data=None, dataset: Dataset | None = None,
@@ -185,7 +188,7 @@ def grade_batch(paths, out, *, jobs: int | None = None, data=None, dataset: Data
     rubric = rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
     seed = rubric.seed if seed is None else seed
     task_ids = [t.id for t in select_tasks(rubric, tasks)]
-    jobs = jobs or default_jobs()
+    jobs = jobs or default_jobs(quick)
     if jobs < 1:
         raise UsageError(f"--jobs must be at least 1. Received: {jobs}")
     out = Path(out)

@@ -103,7 +103,8 @@ def check(submission, data, tasks, rubric, seed, out, quick, steps_per_execution
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="Folder for every student's results and report, grades.csv and index.html.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
-              help="Submissions graded at once. Default: one per GPU, else one per 4 cores.")
+              help="Submissions graded at once. Default: one per GPU; on a CPU one per 4 cores, "
+                   "or one per core (up to 4) with --quick.")
 @click.option("--data", type=click.Path(path_type=Path), default=None, help="As for check.")
 @click.option("--tasks", default=None, help="Comma-separated task ids. Default: all.")
 @click.option("--rubric", type=click.Path(path_type=Path), default=None)
