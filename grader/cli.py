@@ -53,6 +53,9 @@ def main() -> None:
               help="Batches per backend call: same maths, less overhead.")
 @click.option("--timeout", "task_timeout", type=click.FloatRange(min=1), default=None,
               help="Seconds per task, overriding the rubric's timeout_s.")
+@click.option("--submission-timeout", type=click.FloatRange(min=1), default=None,
+              help="Seconds for the whole submission, overriding the rubric; tasks not "
+                   "started by then fail with that reason.")
 @click.option("--memory-limit", type=click.IntRange(min=256), default=None,
               help="MiB of memory for the process running the submission (rubric default).")
 @click.option("--resume", is_flag=True,
@@ -64,7 +67,7 @@ def main() -> None:
 @click.option("--seeds", "n_seeds", type=click.IntRange(min=1), default=1, show_default=True,
               help="Train every task this many times (seed, seed+1, ...); judge the mean.")
 def check(submission, data, tasks, rubric, seed, out, quick, steps_per_execution,
-          task_timeout, memory_limit, resume, formats, n_seeds) -> None:
+          task_timeout, submission_timeout, memory_limit, resume, formats, n_seeds) -> None:
     """Grade one SUBMISSION (.py) and print a verdict per task."""
     from .console import RichReporter, output_console, print_summary
     from .grading import DEFAULT_STEPS_PER_EXECUTION, check as run_check
@@ -75,7 +78,8 @@ def check(submission, data, tasks, rubric, seed, out, quick, steps_per_execution
                             quick=quick, out=out, reporter=RichReporter(err),
                             steps_per_execution=steps_per_execution or DEFAULT_STEPS_PER_EXECUTION,
                             task_timeout_s=task_timeout, memory_mb=memory_limit,
-                            resume=resume, seeds=n_seeds)
+                            resume=resume, seeds=n_seeds,
+                            submission_timeout_s=submission_timeout)
     except GraderError as exc:
         _fail(err, exc)
     except KeyboardInterrupt:

@@ -145,7 +145,8 @@ def check(submission: str | Path, *, data: str | Path | None = None,
           steps_per_execution: int = DEFAULT_STEPS_PER_EXECUTION,
           task_timeout_s: float | None = None, memory_mb: int | None = None,
           resume: bool = False, reference: str | Path | None = None,
-          data_cache: Path | None = None, seeds: int = 1) -> Results:
+          data_cache: Path | None = None, seeds: int = 1,
+          submission_timeout_s: float | None = None) -> Results:
     """Grade one submission and return its results (also written to ``out``/results.json).
 
     ``task_timeout_s`` and ``memory_mb`` override the rubric's limits; ``resume``
@@ -164,6 +165,9 @@ def check(submission: str | Path, *, data: str | Path | None = None,
     rubric = rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
     if task_timeout_s is not None and task_timeout_s <= 0:
         raise UsageError(f"The task timeout must be positive. Received: {task_timeout_s}")
+    if submission_timeout_s is not None and submission_timeout_s <= 0:
+        raise UsageError(f"The submission timeout must be positive. Received: "
+                         f"{submission_timeout_s}")
     if memory_mb is not None and memory_mb < 256:
         raise UsageError(f"The memory limit must be at least 256 MiB. Received: {memory_mb}")
     limits = SandboxLimits(memory_mb=memory_mb or rubric.limits.memory_mb,
@@ -196,7 +200,9 @@ def check(submission: str | Path, *, data: str | Path | None = None,
         environment={"python": platform.python_version(), "platform": platform.platform(),
                      "steps_per_execution": steps_per_execution,
                      "limits": {"memory_mb": limits.memory_mb, "max_file_mb": limits.max_file_mb,
-                                "task_timeout_s": task_timeout_s}},
+                                "task_timeout_s": task_timeout_s,
+                                "submission_timeout_s": submission_timeout_s
+                                or rubric.limits.submission_timeout_s}},
         grader_version=__version__)
     done = _resumable(out_path, results) if resume else {}
 
@@ -213,7 +219,7 @@ def check(submission: str | Path, *, data: str | Path | None = None,
         try:
             _grade_tasks(session, rubric, selected, results, bundle, (split.x_test, y_test),
                          seed, quick, steps_per_execution, reporter, save, task_timeout_s, done,
-                         seeds)
+                         seeds, submission_timeout_s or rubric.limits.submission_timeout_s)
         finally:
             session.close()
     by_id = {t.id: t for t in results.tasks}
@@ -232,8 +238,9 @@ def check(submission: str | Path, *, data: str | Path | None = None,
 def _grade_tasks(session: _Session, rubric: Rubric, selected: list[Task], results: Results,
                  bundle: Path, test: tuple[np.ndarray, np.ndarray], seed: int, quick: bool,
                  steps_per_execution: int, reporter: Reporter, save,
-                 task_timeout_s: float | None, done: dict, seeds: int) -> None:
-    deadline = time.monotonic() + rubric.limits.submission_timeout_s
+                 task_timeout_s: float | None, done: dict, seeds: int,
+                 submission_timeout_s: float) -> None:
+    deadline = time.monotonic() + submission_timeout_s
     x_test, y_test = test
     descriptions: dict[str, dict] = {}
     for task in selected:
@@ -247,7 +254,7 @@ def _grade_tasks(session: _Session, rubric: Rubric, selected: list[Task], result
             results.tasks.append(TaskResult(
                 task.id, task.question, task.title, task.function, status=ERROR,
                 reason=f"Not graded: the submission's time limit of "
-                       f"{rubric.limits.submission_timeout_s:.0f} s was used up.",
+                       f"{submission_timeout_s:.0f} s was used up.",
                 max_points=task.points, threshold=task.threshold))
             save()
             continue
@@ -295,6 +302,9 @@ def _grade_tasks(session: _Session, rubric: Rubric, selected: list[Task], result
         left = deadline - time.monotonic()
         limit = task_timeout_s or (rubric.quick.timeout_s if quick else task.timeout_s)
         timeout = min(limit, max(left, 1.0))
+        why_limit = (f"what was left of the submission's time limit of "
+                     f"{submission_timeout_s:.0f} s" if timeout < limit else
+                     "the time limit for this task")
         reporter.task_started(task, epochs if trainable else 0)
         request = {"op": "task", "task": task.id, "function": task.function, "seed": seed,
                    "input_shape": list(rubric.input_shape), "num_classes": rubric.num_classes,
@@ -304,7 +314,8 @@ def _grade_tasks(session: _Session, rubric: Rubric, selected: list[Task], result
         result.findings = found
         session.child.send(request)
         t_end = time.monotonic() + timeout
-        reply = session.child.wait_for(("described", "result"), timeout, on_event=reporter.event)
+        reply = session.child.wait_for(("described", "result"), timeout, on_event=reporter.event,
+                                       task=task.id)
         stage = "building the model"
         if isinstance(reply, dict) and reply.get("ev") == "described":
             stage = "training"
@@ -315,14 +326,18 @@ def _grade_tasks(session: _Session, rubric: Rubric, selected: list[Task], result
             go = all(f.ok or f.severity != "error" for f in result.findings)
             session.child.send({"op": "train" if go else "skip"})
             reply = session.child.wait_for("result", max(t_end - time.monotonic(), 1.0),
-                                           on_event=reporter.event)
+                                           on_event=reporter.event, task=task.id)
         elif isinstance(reply, dict) and reply.get("description"):
             descriptions[task.id] = reply["description"]
             result.findings += _structure(task, rubric, reply["description"], descriptions)
-        if isinstance(reply, Ended):
+        if isinstance(reply, Ended) and reply.reason == "protocol":
+            result.reason = f"{task.function}: the process running the submission {reply.message}."
+            result.output_tail = session.child.output.text()[-4000:]
+            session.close()
+        elif isinstance(reply, Ended):
             result.reason = f"{task.function}: {stage} {reply.message}" + {
-                "timeout": " (the time limit for this task; an endless loop, or a model far "
-                           "too large for the budget?)",
+                "timeout": f" ({why_limit}; an endless loop, or a model far too large for the "
+                           f"budget?)",
                 "memory": " (a model with far too many parameters, or data copied many "
                           "times?)"}.get(reply.reason, ".")
             result.output_tail = session.child.output.text()[-4000:]
@@ -346,7 +361,7 @@ def _describe_only(session: _Session, rubric: Rubric, task: Task, seed: int) -> 
     session.child.send({"op": "task", "task": task.id, "function": task.function, "seed": seed,
                         "input_shape": list(rubric.input_shape),
                         "num_classes": rubric.num_classes, "train": False})
-    reply = session.child.wait_for("result", rubric.limits.import_timeout_s)
+    reply = session.child.wait_for("result", rubric.limits.import_timeout_s, task=task.id)
     if isinstance(reply, Ended):
         session.close()
         return {}
@@ -470,10 +485,12 @@ def _more_seeds(session: _Session, task: Task, rubric: Rubric, request: dict,
             continue
         reporter.task_started(task, request["epochs"])
         session.child.send({**request, "seed": seed})
-        reply = session.child.wait_for(("described", "result"), timeout, on_event=reporter.event)
+        reply = session.child.wait_for(("described", "result"), timeout, on_event=reporter.event,
+                                       task=task.id)
         if isinstance(reply, dict) and reply.get("ev") == "described":
             session.child.send({"op": "train"})
-            reply = session.child.wait_for("result", timeout, on_event=reporter.event)
+            reply = session.child.wait_for("result", timeout, on_event=reporter.event,
+                                           task=task.id)
         if isinstance(reply, Ended):
             result.runs.append({"seed": seed, "error": reply.message})
             session.close()

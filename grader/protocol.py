@@ -52,3 +52,111 @@ class LineReader:
         if len(self.buf) > MAX_LINE:
             self.buf = b""
         return out
+
+
+# ---------------------------------------------------------------------------
+# Checking what the child sends.  Student code runs in the child and can write
+# to these pipes too, so every message the parent acts on is checked first;
+# a malformed one ends the child's turn as a graded failure, never a crash.
+
+def _num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _shape(v) -> bool:
+    return v is None or (isinstance(v, list) and all(d is None or isinstance(d, int) for d in v))
+
+
+def description_problem(d) -> str | None:
+    if not isinstance(d, dict):
+        return "the model description is not an object"
+    layers = d.get("layers")
+    if not isinstance(layers, list) or not all(
+            isinstance(l, dict) and isinstance(l.get("class_name"), str)
+            and isinstance(l.get("config", {}), dict) and isinstance(l.get("index"), int)
+            for l in layers):
+        return "the layer list is malformed"
+    if not (_shape(d.get("input_shape")) and _shape(d.get("output_shape"))):
+        return "a shape is malformed"
+    if not (isinstance(d.get("params_total"), int) and isinstance(d.get("params_trainable"), int)
+            and d["params_total"] >= 0):
+        return "the parameter counts are malformed"
+    if d.get("output_activation") is not None and not isinstance(d["output_activation"], str):
+        return "the output activation is malformed"
+    if not isinstance(d.get("compile", {}), dict):
+        return "the compile settings are malformed"
+    return None
+
+
+def _history_problem(h) -> str | None:
+    if not isinstance(h, dict) or not all(
+            isinstance(k, str) and isinstance(v, list) and all(x is None or _num(x) for x in v)
+            for k, v in h.items()):
+        return "the training history is malformed"
+    return None
+
+
+def message_problem(msg: dict, workdir: str, task: str | None = None) -> str | None:
+    """Why the parent must not use ``msg``, or None."""
+    ev = msg.get("ev")
+    if task is not None and ev in ("described", "result") and msg.get("task") != task:
+        return f"it answers for task {msg.get('task')!r}, not {task!r}"
+    if ev == "described":
+        return description_problem(msg.get("description"))
+    if ev == "result":
+        if not isinstance(msg.get("ok"), bool) or not isinstance(msg.get("stage"), str):
+            return "the result has no ok/stage"
+        if not isinstance(msg.get("timings", {}), dict) or not all(
+                _num(v) for v in msg.get("timings", {}).values()):
+            return "the timings are malformed"
+        if "description" in msg and (p := description_problem(msg["description"])):
+            return p
+        if "history" in msg and (p := _history_problem(msg["history"])):
+            return p
+        if msg.get("nan") is not None and not isinstance(msg["nan"], dict):
+            return "the NaN report is malformed"
+        if msg.get("epochs_run") is not None and not isinstance(msg["epochs_run"], int):
+            return "the epoch count is malformed"
+        for key in ("builder_events", "builder_writes"):
+            if not isinstance(msg.get(key, []), list) or not all(
+                    isinstance(x, str) for x in msg.get(key, [])):
+                return f"{key} is malformed"
+        if "predictions" in msg:
+            path = msg["predictions"]
+            real = os.path.realpath(path) if isinstance(path, str) else ""
+            if not real.startswith(os.path.realpath(workdir) + os.sep) or \
+                    not os.path.isfile(real):
+                return "the predictions file is not in the submission's working folder"
+        err = msg.get("error")
+        if err is not None and not (isinstance(err, dict) and isinstance(err.get("type"), str)
+                                    and isinstance(err.get("message"), str)
+                                    and isinstance(err.get("frames", []), list)):
+            return "the error report is malformed"
+        if not isinstance(msg.get("compile", {}) or {}, dict):
+            return "the compile settings are malformed"
+        return None
+    if ev == "imported":
+        if msg.get("ok") is True:
+            calls = msg.get("callables")
+            if not isinstance(calls, list) or not all(isinstance(c, str) for c in calls):
+                return "the list of functions is malformed"
+        elif not isinstance(msg.get("error"), dict) or not isinstance(
+                msg["error"].get("message"), str) or not isinstance(
+                msg["error"].get("frames", []), list):
+            return "the import error is malformed"
+        return None
+    if ev in ("batch", "epoch"):
+        logs = msg.get("logs")
+        if not isinstance(logs, dict) or not all(_num(v) for v in logs.values()) or \
+                not isinstance(msg.get("epoch"), int) or not isinstance(msg.get("epochs"), int):
+            return "a progress message is malformed"
+        if ev == "batch" and not (isinstance(msg.get("batch"), int) and
+                                  isinstance(msg.get("steps"), int) and msg["steps"] > 0):
+            return "a progress message is malformed"
+        return None
+    if ev == "hello":
+        if not (isinstance(msg.get("device"), dict) and isinstance(msg.get("versions"), dict)
+                and isinstance(msg.get("determinism"), bool)
+                and isinstance(msg.get("network_blocked"), bool)):
+            return "the start-up message is malformed"
+    return None

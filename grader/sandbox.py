@@ -186,17 +186,24 @@ class Child:
         return rss > self.limits.memory_mb
 
     def wait_for(self, event: str | tuple[str, ...], timeout_s: float,
-                 on_event=None) -> dict | Ended:
-        """Return the next message of kind ``event`` (or one of several), passing others to
-        ``on_event``.  Enforces the time and memory limits while it waits."""
+                 on_event=None, task: str | None = None) -> dict | Ended:
+        """Return the next message of kind ``event`` (or one of several), passing progress
+        messages to ``on_event``.  Enforces the time and memory limits while it waits, and
+        checks every message: a malformed one (student code can write to the pipe too)
+        ends the child."""
         events = (event,) if isinstance(event, str) else event
         deadline = time.monotonic() + timeout_s
         while True:
             while self._pending:
                 msg = self._pending.popleft()
+                problem = protocol.message_problem(msg, str(self.workdir), task)
                 if msg.get("ev") in events:
+                    if problem:
+                        self.kill()
+                        return Ended("protocol", f"sent malformed results ({problem}); "
+                                                 f"nothing it reported was used")
                     return msg
-                if on_event is not None:
+                if on_event is not None and not problem and msg.get("ev") in ("batch", "epoch"):
                     on_event(msg)
             if self._reader.eof:
                 code = self.proc.wait()

@@ -163,3 +163,15 @@ def test_resume_keeps_finished_tasks(synthetic_npz, submission, tmp_path):
     assert seen == ["cnn"]  # fc came from the file
     assert again.task("fc").reason == first.task("fc").reason
     assert [t.id for t in again.tasks] == ["fc", "cnn"]
+
+
+def test_forged_messages_get_nothing(run):
+    fc = run("forges_results.py", task_timeout_s=30).task("fc")
+    assert fc.status == ERROR and fc.points == 0 and fc.test_accuracy is None
+    assert "sent malformed results (the model description is not an object)" in fc.reason
+
+
+def test_whole_submission_time_limit(run):
+    r = run("hangs_in_builder.py", tasks="fc,cnn", task_timeout_s=6, submission_timeout_s=5)
+    assert "what was left of the submission's time limit of 5 s" in r.task("fc").reason
+    assert "Not graded: the submission's time limit of 5 s was used up" in r.task("cnn").reason

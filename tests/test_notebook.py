@@ -100,3 +100,17 @@ def test_unreadable_notebook_is_a_usage_error(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(grader.GraderError, match="is not a readable notebook"):
         grader.check(bad, data=tmp_path)
+
+
+def test_cli_output_in_a_notebook_cell_has_no_control_codes(synthetic_npz, tmp_path):
+    """`!grader check lab.ipynb --quick` in Colab runs the CLI with its output on a pipe."""
+    import subprocess
+    import sys
+    nb = good_notebook(tmp_path / "lab.ipynb")
+    proc = subprocess.run([sys.executable, "-m", "grader.cli", "check", str(nb), "--quick",
+                           "--tasks", "fc", "--data", str(synthetic_npz)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout + proc.stderr
+    assert "\x1b" not in text and "\r" not in text
+    assert "quick check" in text and "fc" in text
