@@ -15,12 +15,15 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+import xmlschema
 
 from grader.batch import discover, grade_batch
 from grader.formats import gradescope, junit
 from grader.results import load_results
 
 from conftest import SUBMISSIONS
+
+JUNIT_SCHEMA = xmlschema.XMLSchema(str(Path(__file__).parent / "data" / "junit.xsd"))
 
 # Gradescope's documented autograder output (tests[] fields, execution_time, leaderboard).
 GRADESCOPE_SCHEMA = {
@@ -84,6 +87,7 @@ def test_batch_never_aborts_and_resumes_without_regrading(synthetic_npz, tmp_pat
     for r in rows:
         jsonschema.validate(json.loads((out / r.student / "gradescope.json").read_text()),
                             GRADESCOPE_SCHEMA)
+    JUNIT_SCHEMA.validate(str(out / "junit.xml"))
     suites = ET.parse(out / "junit.xml").getroot()
     assert suites.tag == "testsuites" and len(suites) == 6
     for suite in suites:
@@ -163,7 +167,9 @@ def test_formats_from_a_results_file():
     g = gradescope(r)
     jsonschema.validate(g, GRADESCOPE_SCHEMA)
     assert g["score"] == 10 and g["leaderboard"][0]["name"] == "Q10 test accuracy"
-    root = ET.fromstring(junit([("alice", r)]).split("\n", 1)[1])
+    xml = junit([("alice", r)])
+    JUNIT_SCHEMA.validate(xml)
+    root = ET.fromstring(xml.split("\n", 1)[1])
     assert len(root.find("testsuite").findall("testcase")) == 6
 
 
