@@ -35,6 +35,8 @@ class RichReporter(Reporter):
     def task_started(self, task, epochs: int) -> None:
         self.current = (task, max(epochs, 1))
         if self.progress is not None:
+            if self.bar is not None:  # a further seed of the same task
+                self.progress.remove_task(self.bar)
             self.bar = self.progress.add_task(f"{task.question} {task.id}", total=max(epochs, 1),
                                               status="building" if epochs else "building only")
 
