@@ -40,7 +40,7 @@ def aggregate(runs: list[Results], command: str) -> dict:
                                    hint="Aggregate only runs of one reference file on one "
                                         "dataset and rubric.")
     tasks = {}
-    task_ids = [t.id for t in first.tasks]
+    task_ids = list(dict.fromkeys(t.id for r in runs for t in r.tasks))  # runs may split tasks
     for tid in task_ids:
         done = [(r.seed, r.task(tid), r) for r in runs
                 if r.task(tid) is not None and r.task(tid).test_accuracy is not None]

@@ -144,3 +144,25 @@ def test_report_in_headless_chromium(tmp_path):
     console = [l for l in proc.stderr.splitlines() if ":CONSOLE" in l]
     assert console == [], console  # no errors, and no request blocked by the page's CSP
     assert shot.is_file() and shot.stat().st_size > 50_000  # a rendered page, not a blank one
+
+
+def test_reference_aggregate_and_comparison(tmp_path):
+    """Runs that split the tasks between them aggregate into one file; a results file on
+    other data is not compared but says why."""
+    from grader.reference import aggregate, comparison
+    r = load_results(DATA / "results_good.json")
+    a = load_results(DATA / "results_good.json")
+    a.tasks = [t for t in a.tasks if t.id == "fc"]
+    b = load_results(DATA / "results_good.json")
+    b.tasks = [t for t in b.tasks if t.id != "fc"]
+    b.seed = 1
+    ref = aggregate([a, b], "grader reference --from a --from b")
+    assert set(ref["tasks"]) == {t.id for t in r.tasks} and ref["seeds"] == [0, 1]
+    assert ref["tasks"]["fc"]["test_accuracy_mean"] == r.task("fc").test_accuracy
+    same = comparison(r, ref)
+    assert same["fc"]["comparable"] and same["fc"]["accuracy_diff_points"] == 0
+    assert same["fc"]["val_accuracy"] == r.task("fc").history["val_accuracy"]
+    other = load_results(DATA / "results_good.json")
+    other.data["fingerprint"] = "0" * 16
+    why = comparison(other, ref)["fc"]
+    assert not why["comparable"] and "measured on other data" in why["why"]
