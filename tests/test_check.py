@@ -244,3 +244,12 @@ def test_seeds_option_reports_every_run(grade):
     fc = grade("good.py", "fc", seeds=2).task("fc")
     assert [run["seed"] for run in fc.runs] == [0, 1] and not fc.borderline
     assert fc.test_accuracy_std is not None
+
+
+def test_students_schedule_loss_and_encoding_are_kept(grade):
+    fc = grade("lr_schedule.py", "fc").task("fc")
+    assert fc.compile["compiled_by"] == "student"
+    assert fc.compile["optimizer"]["name"] == "Adam"
+    assert fc.compile["optimizer"]["schedule"] == "ExponentialDecay"
+    assert fc.compile["loss"]["one_hot"] is True and fc.compile["loss"]["from_logits"] is True
+    assert fc.status == PASSED, fc.reason
