@@ -224,9 +224,12 @@ def reference(submission, seeds, data, tasks, rubric, out, from_files) -> None:
                                       out=(out or default_path(r)).parent / f"seed{seed}",
                                       reporter=RichReporter(err)))
         target = out or default_path(r)
-        save_reference(aggregate(runs, command), target)
+        ref = aggregate(runs, command)
+        save_reference(ref, target)
     except GraderError as exc:
         _fail(err, exc)
+    from .reference import markdown_table
+    click.echo(markdown_table(ref))
     err.print(f"wrote {target}", highlight=False)
 
 

@@ -118,3 +118,16 @@ def comparison(results: Results, ref: dict | None) -> dict[str, dict]:
             c["train_time_ratio"] = t.timings["train_s"] / r["train_s_mean"]
         out[t.id] = c
     return out
+
+
+def markdown_table(ref: dict) -> str:
+    """The reference results as the README shows them."""
+    lines = ["| task | test accuracy (mean ± sd) | runs | parameters | epochs | batch | "
+             "training time (mean) |", "|---|---|---|---|---|---|---|"]
+    for tid, t in ref["tasks"].items():
+        runs = ", ".join(f"{r['test_accuracy']:.4f} (seed {r['seed']})" for r in t["runs"])
+        sd = f" ± {t['test_accuracy_std']:.4f}" if t["test_accuracy_std"] is not None else ""
+        lines.append(f"| {tid} | {t['test_accuracy_mean']:.4f}{sd} | {runs} | "
+                     f"{t['params_total']:,} | {t['epochs']} | {t['batch_size']} | "
+                     f"{t['train_s_mean']:.0f} s |")
+    return "\n".join(lines)
