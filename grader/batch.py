@@ -27,8 +27,7 @@ from pathlib import Path
 from .data import Dataset, load_dataset
 from .errors import GraderError, UsageError
 from .grading import RESULTS_FILE, check
-from .reporting import Reporter
-from .results import ERROR, PASSED, Results, load_results
+from .results import ERROR, Results, load_results
 from .rubric import Rubric, load_rubric
 from .submission import load_submission
 

@@ -22,7 +22,7 @@ from . import __version__, checks
 from .data import Dataset, Split, load_dataset, make_split
 from .errors import GraderError, UsageError
 from .reporting import NullReporter, Reporter
-from .results import ERROR, FAILED, Finding, Results, TaskResult, save_results
+from .results import ERROR, Finding, Results, TaskResult, save_results
 from .rubric import Rubric, Task, load_rubric
 from .sandbox import Child, Ended, SandboxLimits
 from .images import most_confident_mistakes
@@ -287,8 +287,7 @@ def _grade_tasks(session: _Session, rubric: Rubric, selected: list[Task], result
             reporter.task_finished(result)
             save()
             continue
-        epochs, batch_size, found = training_settings(task, rubric, imported.get("training"),
-                                                      quick)
+        epochs, batch_size, found = training_settings(task, rubric, imported.get("training"))
         found += checks.budget_findings(task, epochs, batch_size, rubric.training.max_batch_size,
                                         "TRAINING" if imported.get("training", {}) and
                                         task.id in (imported.get("training") or {}) else

@@ -96,8 +96,7 @@ def missing_function_message(task: Task, rubric: Rubric, callables: list[str],
     return msg
 
 
-def training_settings(task: Task, rubric: Rubric, training, quick: bool
-                      ) -> tuple[int, int, list[Finding]]:
+def training_settings(task: Task, rubric: Rubric, training) -> tuple[int, int, list[Finding]]:
     """Epochs and batch size for a task: the student's request, else the rubric's defaults.
 
     A request over the budget is kept as requested (and fails the budget check);

@@ -15,7 +15,6 @@ import re
 import sys
 import time
 import traceback
-from pathlib import Path
 
 from . import protocol
 

@@ -14,7 +14,6 @@ import zipfile
 from pathlib import Path
 
 import jsonschema
-import pytest
 import xmlschema
 
 from grader.batch import discover, grade_batch

@@ -1,6 +1,5 @@
 """Writes a file outside its working directory while building."""
 import os
-import tempfile
 
 from _tiny import frozen_fc
 
