@@ -247,7 +247,8 @@ def compare(comp: Comparison, results: dict[str, TaskResult], quick: bool) -> Co
         out.reason = "; ".join(problems) + "."
     else:
         out.status = PASSED
-        out.reason = "; ".join(facts).capitalize() + "." + (
+        text = "; ".join(facts)
+        out.reason = text[:1].upper() + text[1:] + "." + (
             " (Accuracy not compared in --quick.)" if quick and comp.higher_accuracy else "")
         out.points = comp.points
     return out
