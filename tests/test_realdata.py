@@ -28,3 +28,10 @@ def test_simple_fc_two_epochs_on_real_cifar10(submission, tmp_path):
 def test_reference_quick_check_on_real_cifar10():
     r = grader.check(REPO / "reference" / "cifar10_lab.py", quick=True)
     assert [t.status for t in r.tasks] == [PASSED] * 5, [t.reason for t in r.tasks]
+
+
+@pytest.mark.slow
+def test_reference_fc_keeps_its_margin_at_full_budget():
+    """Opt in with -m slow: the reference FC at its full budget (about 2 minutes here)."""
+    r = grader.check(REPO / "reference" / "cifar10_lab.py", tasks="fc", seed=1)
+    assert r.task("fc").test_accuracy >= 0.48
