@@ -224,7 +224,7 @@ def reference(submission, seeds, data, tasks, rubric, out, from_files) -> None:
                                       out=(out or default_path(r)).parent / f"seed{seed}",
                                       reporter=RichReporter(err)))
         target = out or default_path(r)
-        ref = aggregate(runs, command)
+        ref = aggregate(runs, command, order=r.task_ids)
         save_reference(ref, target)
     except GraderError as exc:
         _fail(err, exc)

@@ -23,7 +23,7 @@ def default_path(rubric) -> Path:
         f"{rubric.dataset}.json"
 
 
-def aggregate(runs: list[Results], command: str) -> dict:
+def aggregate(runs: list[Results], command: str, order: tuple[str, ...] = ()) -> dict:
     """One reference file from several seeds' results of the same submission and data."""
     if not runs:
         raise ResultsError("No reference runs to aggregate.")
@@ -41,6 +41,7 @@ def aggregate(runs: list[Results], command: str) -> dict:
                                         "dataset and rubric.")
     tasks = {}
     task_ids = list(dict.fromkeys(t.id for r in runs for t in r.tasks))  # runs may split tasks
+    task_ids.sort(key=lambda tid: order.index(tid) if tid in order else len(order))
     for tid in task_ids:
         done = [(r.seed, r.task(tid), r) for r in runs
                 if r.task(tid) is not None and r.task(tid).test_accuracy is not None]
