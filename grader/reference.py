@@ -87,6 +87,10 @@ def load_reference(path: Path) -> dict | None:
     return data if data.get("reference_schema") == REFERENCE_SCHEMA else None
 
 
+def _backend(d: dict) -> str | None:
+    return ((d.get("environment") or {}).get("device") or {}).get("backend")
+
+
 def comparison(results: Results, ref: dict | None) -> dict[str, dict]:
     """Per task: how this run compares with the reference, or why it cannot."""
     if ref is None:
@@ -97,6 +101,9 @@ def comparison(results: Results, ref: dict | None) -> dict[str, dict]:
     elif ref["data"].get("fingerprint") != results.data.get("fingerprint"):
         why = (f"the reference was measured on other data (fingerprint "
                f"{ref['data'].get('fingerprint')}, this run {results.data.get('fingerprint')})")
+    elif _backend(ref) and _backend(vars(results)) and _backend(ref) != _backend(vars(results)):
+        why = (f"the reference was trained on the {_backend(ref)} backend and this run on "
+               f"{_backend(vars(results))}; the same model trains differently on each")
     elif results.mode != "full":
         why = "a --quick run trains on a subset; the reference trained on the full data"
     out = {}

@@ -166,3 +166,7 @@ def test_reference_aggregate_and_comparison(tmp_path):
     other.data["fingerprint"] = "0" * 16
     why = comparison(other, ref)["fc"]
     assert not why["comparable"] and "measured on other data" in why["why"]
+    jax = load_results(DATA / "results_good.json")
+    jax.environment["device"]["backend"] = "jax"
+    why = comparison(jax, ref)["fc"]
+    assert not why["comparable"] and "trained on the tensorflow backend" in why["why"]
