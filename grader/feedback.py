@@ -19,13 +19,14 @@ class Feedback:
     message: str
 
 
-def _last(history: dict, key: str):
+def last_value(history: dict, key: str):
+    """The last recorded value of a history key, skipping NaN epochs written as null."""
     values = [v for v in history.get(key, []) if v is not None]
     return values[-1] if values else None
 
 
 def overfitting(t: TaskResult, max_epochs: int) -> Feedback | None:
-    train, val = _last(t.history, "accuracy"), _last(t.history, "val_accuracy")
+    train, val = last_value(t.history, "accuracy"), last_value(t.history, "val_accuracy")
     if train is None or val is None or train - val <= OVERFIT_GAP:
         return None
     return Feedback("overfitting",
@@ -36,7 +37,7 @@ def overfitting(t: TaskResult, max_epochs: int) -> Feedback | None:
 
 
 def underfitting(t: TaskResult, max_epochs: int) -> Feedback | None:
-    train = _last(t.history, "accuracy")
+    train = last_value(t.history, "accuracy")
     if train is None or train >= UNDERFIT_TRAIN or not t.history.get("loss"):
         return None
     return Feedback("underfitting",

@@ -311,22 +311,17 @@ def _grade_tasks(session: _Session, rubric: Rubric, selected: list[Task], result
                    "epochs": epochs, "batch_size": batch_size, "data": str(bundle),
                    "train": trainable, "steps_per_execution": steps_per_execution}
         result.findings = found
-        session.child.send(request)
-        t_end = time.monotonic() + timeout
-        reply = session.child.wait_for(("described", "result"), timeout, on_event=reporter.event,
-                                       task=task.id)
-        stage = "building the model"
-        if isinstance(reply, dict) and reply.get("ev") == "described":
-            stage = "training"
-            descriptions[task.id] = result.description = reply["description"]
-            result.params_total = reply["description"].get("params_total")
-            result.params_trainable = reply["description"].get("params_trainable")
-            result.findings += _structure(task, rubric, reply["description"], descriptions)
-            go = all(f.ok or f.severity != "error" for f in result.findings)
-            session.child.send({"op": "train" if go else "skip"})
-            reply = session.child.wait_for("result", max(t_end - time.monotonic(), 1.0),
-                                           on_event=reporter.event, task=task.id)
-        elif isinstance(reply, dict) and reply.get("description"):
+
+        def train_if(desc: dict) -> bool:
+            descriptions[task.id] = result.description = desc
+            result.params_total = desc.get("params_total")
+            result.params_trainable = desc.get("params_trainable")
+            result.findings += _structure(task, rubric, desc, descriptions)
+            return all(f.ok or f.severity != "error" for f in result.findings)
+
+        described, reply = _run_task(session, request, timeout, reporter, train_if)
+        stage = "training" if described else "building the model"
+        if described is None and isinstance(reply, dict) and reply.get("description"):
             descriptions[task.id] = reply["description"]
             result.findings += _structure(task, rubric, reply["description"], descriptions)
         if isinstance(reply, Ended) and reply.reason == "protocol":
@@ -349,6 +344,23 @@ def _grade_tasks(session: _Session, rubric: Rubric, selected: list[Task], result
         checks.decide(task, result, quick)
         reporter.task_finished(result)
         save()
+
+
+def _run_task(session: _Session, request: dict, timeout: float, reporter: Reporter,
+              train_if) -> tuple[dict | None, dict | Ended]:
+    """Send one task to the child.  When it has built and described the model,
+    ``train_if(description)`` decides train or skip; the whole exchange shares ``timeout``.
+    Returns the ``described`` message (None if the child answered without one) and the
+    result, or why the child's turn ended."""
+    t_end = time.monotonic() + timeout
+    session.child.send(request)
+    reply = session.child.wait_for(("described", "result"), timeout, on_event=reporter.event,
+                                   task=request["task"])
+    if not (isinstance(reply, dict) and reply.get("ev") == "described"):
+        return None, reply
+    session.child.send({"op": "train" if train_if(reply["description"]) else "skip"})
+    return reply, session.child.wait_for("result", max(t_end - time.monotonic(), 1.0),
+                                         on_event=reporter.event, task=request["task"])
 
 
 def _describe_only(session: _Session, rubric: Rubric, task: Task, seed: int) -> dict:
@@ -483,13 +495,8 @@ def _more_seeds(session: _Session, task: Task, rubric: Rubric, request: dict,
             result.runs.append({"seed": seed, "error": "the submission could not be imported"})
             continue
         reporter.task_started(task, request["epochs"])
-        session.child.send({**request, "seed": seed})
-        reply = session.child.wait_for(("described", "result"), timeout, on_event=reporter.event,
-                                       task=task.id)
-        if isinstance(reply, dict) and reply.get("ev") == "described":
-            session.child.send({"op": "train"})
-            reply = session.child.wait_for("result", timeout, on_event=reporter.event,
-                                           task=task.id)
+        _, reply = _run_task(session, {**request, "seed": seed}, timeout, reporter,
+                             lambda desc: True)
         if isinstance(reply, Ended):
             result.runs.append({"seed": seed, "error": reply.message})
             session.close()

@@ -13,7 +13,7 @@ from pathlib import Path
 import jinja2
 
 from . import plots
-from .feedback import feedback
+from .feedback import feedback, last_value as _last
 from .results import Results, TaskResult, load_results
 
 REPORT_FILE = "report.html"
@@ -28,11 +28,6 @@ def _env() -> jinja2.Environment:
     env.filters["secs"] = lambda v: "-" if v is None else (
         f"{v:.0f} s" if v < 120 else f"{v / 60:.1f} min")
     return env
-
-
-def _last(history: dict, key: str):
-    values = [v for v in history.get(key, []) if v is not None]
-    return values[-1] if values else None
 
 
 def _confusion(t: TaskResult, names: list[str]) -> dict | None:
