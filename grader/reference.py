@@ -8,6 +8,8 @@ of test accuracy, and the mean validation-accuracy curve that reports overlay.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import json
 import statistics
 from pathlib import Path
 
@@ -23,8 +25,24 @@ def default_path(rubric) -> Path:
         f"{rubric.dataset}.json"
 
 
+def task_signature(task) -> str:
+    """What was trained for one task: layers and their configuration, optimizer, loss,
+    epochs and batch size, without the names keras numbers by build order.
+
+    Runs of a reference file aggregate per task on this rather than on the file's hash,
+    so that changing one reference model re-measures that model only."""
+    layers = []
+    for layer in (task.description or {}).get("layers", []):
+        config = {k: v for k, v in (layer.get("config") or {}).items() if k != "name"}
+        layers.append([layer.get("class_name"), config])
+    what = {"function": task.function, "layers": layers, "compile": task.compile,
+            "epochs": task.epochs, "batch_size": task.batch_size}
+    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def aggregate(runs: list[Results], command: str, order: tuple[str, ...] = ()) -> dict:
-    """One reference file from several seeds' results of the same submission and data."""
+    """One reference file from several seeds' results of the reference solutions on the
+    same data and rubric; every run of a task must have trained the same model."""
     if not runs:
         raise ResultsError("No reference runs to aggregate.")
     first = runs[0]
@@ -32,13 +50,10 @@ def aggregate(runs: list[Results], command: str, order: tuple[str, ...] = ()) ->
         for key, a, b in (("data fingerprint", r.data.get("fingerprint"),
                            first.data.get("fingerprint")),
                           ("rubric", (r.rubric.get("id"), r.rubric.get("version")),
-                           (first.rubric.get("id"), first.rubric.get("version"))),
-                          ("submission", r.submission.get("sha256"),
-                           first.submission.get("sha256"))):
+                           (first.rubric.get("id"), first.rubric.get("version")))):
             if a != b:
                 raise ResultsError(f"Reference runs differ in their {key}: {a} vs {b}.",
-                                   hint="Aggregate only runs of one reference file on one "
-                                        "dataset and rubric.")
+                                   hint="Aggregate only runs on one dataset and rubric.")
     tasks = {}
     task_ids = list(dict.fromkeys(t.id for r in runs for t in r.tasks))  # runs may split tasks
     task_ids.sort(key=lambda tid: order.index(tid) if tid in order else len(order))
@@ -47,6 +62,12 @@ def aggregate(runs: list[Results], command: str, order: tuple[str, ...] = ()) ->
                 if r.task(tid) is not None and r.task(tid).test_accuracy is not None]
         if not done:
             continue
+        signatures = {task_signature(t): r.submission.get("path") for _, t, r in done}
+        if len(signatures) > 1:
+            raise ResultsError(
+                f"Reference runs of task {tid!r} trained different models (layers, optimizer, "
+                f"loss or budget differ between {', '.join(sorted(set(signatures.values())))}).",
+                hint="Re-run every seed of that task with the current reference file.")
         accs = [t.test_accuracy for _, t, _ in done]
         curves = [t.history.get("val_accuracy", []) for _, t, _ in done]
         length = min(len(c) for c in curves)
@@ -54,20 +75,22 @@ def aggregate(runs: list[Results], command: str, order: tuple[str, ...] = ()) ->
         tasks[tid] = {
             "runs": [{"seed": seed, "test_accuracy": t.test_accuracy, "status": t.status,
                       "train_s": t.timings.get("train_s"), "epochs_run": t.epochs_run,
-                      "device": r.environment.get("device", {}).get("name")}
+                      "device": r.environment.get("device", {}).get("name"),
+                      "submission_sha256": r.submission.get("sha256")}
                      for seed, t, r in done],
             "n": len(done),
             "test_accuracy_mean": statistics.fmean(accs),
             "test_accuracy_std": statistics.stdev(accs) if len(accs) > 1 else None,
             "test_accuracy_min": min(accs), "test_accuracy_max": max(accs),
             "all_passed": all(t.status == PASSED for _, t, _ in done),
+            "signature": next(iter(signatures)),
             "params_total": t0.params_total, "epochs": t0.epochs, "batch_size": t0.batch_size,
             "train_s_mean": statistics.fmean(t.timings.get("train_s", 0.0) for _, t, _ in done),
             "val_accuracy_mean": [statistics.fmean(c[i] for c in curves) for i in range(length)],
         }
     return {"reference_schema": REFERENCE_SCHEMA,
             "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "command": command, "submission": first.submission, "rubric": first.rubric,
+            "command": command, "submission": runs[-1].submission, "rubric": first.rubric,
             "data": first.data, "environment": first.environment,
             "seeds": sorted({r.seed for r in runs}), "grader_version": first.grader_version,
             "tasks": tasks}
@@ -109,10 +132,9 @@ def comparison(results: Results, ref: dict | None) -> dict[str, dict]:
     out = {}
     for t in results.tasks:
         r = ref["tasks"].get(t.id)
-        if r is None:
-            continue
-        if why:
-            out[t.id] = {"comparable": False, "why": why}
+        if why or r is None:
+            out[t.id] = {"comparable": False,
+                         "why": why or "the reference file has no measured runs of this task"}
             continue
         c = {"comparable": True, "test_accuracy_mean": r["test_accuracy_mean"],
              "test_accuracy_std": r["test_accuracy_std"], "n": r["n"],

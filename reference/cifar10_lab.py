@@ -3,6 +3,8 @@
 Written to the same contract as a student's file, so `grader check
 reference/cifar10_lab.py` grades it like any other submission.
 """
+import math
+
 import keras
 from keras import layers
 
@@ -13,7 +15,7 @@ TRAINING = {
     "cnn": {"epochs": 6, "batch_size": 64},
     "cnn_dropout": {"epochs": 6, "batch_size": 64},
     "cnn_batchnorm": {"epochs": 6, "batch_size": 64},
-    "final": {"epochs": 20, "batch_size": 128},
+    "final": {"epochs": 15, "batch_size": 128},
 }
 
 
@@ -72,8 +74,10 @@ def build_cnn_batchnorm_model(input_shape=(32, 32, 3), num_classes=10):
 
 def build_final_model(input_shape=(32, 32, 3), num_classes=10):
     # Three VGG-style blocks with BatchNorm and growing Dropout, plus flips and shifts
-    # as augmentation layers (active only in training): the usual recipe for ~80%+
-    # on CIFAR-10 within 25 epochs without a learning-rate search.
+    # as augmentation layers (active only in training): the usual recipe for ~80%
+    # on CIFAR-10 within 25 epochs without a learning-rate search. The rate decays to
+    # zero over the budget (cosine): with a constant rate the last epochs bounced by
+    # a point or two (measured: 0.770 and 0.783 on two seeds after 20 epochs).
     def block(filters, rate):
         return [layers.Conv2D(filters, 3, padding="same", use_bias=False),
                 layers.BatchNormalization(), layers.Activation("relu"),
@@ -89,6 +93,10 @@ def build_final_model(input_shape=(32, 32, 3), num_classes=10):
         layers.GlobalAveragePooling2D(),
         layers.Dense(num_classes, activation="softmax"),
     ])
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+    # 45,000 images: the grader's training split (50,000 less its 10% validation).
+    budget = TRAINING["final"]
+    steps = budget["epochs"] * math.ceil(45_000 / budget["batch_size"])
+    schedule = keras.optimizers.schedules.CosineDecay(1e-3, decay_steps=steps)
+    model.compile(optimizer=keras.optimizers.Adam(schedule),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from grader.errors import ResultsError
 from grader.feedback import feedback
 from grader.report import render_report, write_report
 from grader.results import Finding, TaskResult, load_results
@@ -156,16 +157,28 @@ def test_reference_aggregate_and_comparison(tmp_path):
     b = load_results(DATA / "results_good.json")
     b.tasks = [t for t in b.tasks if t.id != "fc"]
     b.seed = 1
+    b.submission["sha256"] = "f" * 64  # another version of the file: fc unchanged in it
     ref = aggregate([a, b], "grader reference --from a --from b")
     assert set(ref["tasks"]) == {t.id for t in r.tasks} and ref["seeds"] == [0, 1]
     assert ref["tasks"]["fc"]["test_accuracy_mean"] == r.task("fc").test_accuracy
     same = comparison(r, ref)
     assert same["fc"]["comparable"] and same["fc"]["accuracy_diff_points"] == 0
     assert same["fc"]["val_accuracy"] == r.task("fc").history["val_accuracy"]
+    del ref["tasks"]["fc"]
+    assert comparison(r, ref)["fc"] == {
+        "comparable": False, "why": "the reference file has no measured runs of this task"}
+    ref = aggregate([a, b], "grader reference --from a --from b")
     other = load_results(DATA / "results_good.json")
     other.data["fingerprint"] = "0" * 16
     why = comparison(other, ref)["fc"]
     assert not why["comparable"] and "measured on other data" in why["why"]
+    changed = load_results(DATA / "results_good.json")
+    changed.seed = 2
+    changed.submission["path"] = "edited/lab.py"
+    layer = changed.task("fc").description["layers"][1]
+    layer["config"]["units"] = layer["config"]["units"] * 2
+    with pytest.raises(ResultsError, match="task 'fc' trained different models.*edited/lab.py"):
+        aggregate([r, changed], "grader reference --from r --from changed")
     jax = load_results(DATA / "results_good.json")
     jax.environment["device"]["backend"] = "jax"
     why = comparison(jax, ref)["fc"]
