@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import os
+import queue
 import re
 import tempfile
 import threading
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .data import Dataset, load_dataset
+from .environment import visible_gpus
 from .errors import GraderError, UsageError
 from .grading import RESULTS_FILE, check
 from .results import ERROR, Results, load_results
@@ -167,9 +169,9 @@ def default_jobs(quick: bool = False) -> int:
     """One per GPU.  On a CPU, full grading runs one per four cores (two trainings on two
     cores halve each other), while quick checks, whose time is mostly single-threaded
     start-up, run one per core up to four (measured: README, "Measured")."""
-    gpus = os.environ.get("CUDA_VISIBLE_DEVICES")
+    gpus = visible_gpus()
     if gpus:
-        return max(1, len([g for g in gpus.split(",") if g.strip() and g.strip() != "-1"]))
+        return len(gpus)
     cores = os.cpu_count() or 1
     return max(1, min(4, cores)) if quick else max(1, cores // 4)
 
@@ -218,15 +220,30 @@ def grade_batch(paths, out, *, jobs: int | None = None, data=None, dataset: Data
             todo.append(e)
     reporter.start(len(entries), len(entries) - len(todo))
     lock = threading.Lock()
+    # Each job holds one GPU while it grades, so that two trainings share a GPU only
+    # when --jobs asks for more jobs than there are GPUs.
+    gpus = visible_gpus()
+    free_gpus: queue.Queue[str] = queue.Queue()
+    for i in range(jobs if gpus else 0):
+        free_gpus.put(gpus[i % len(gpus)])
 
     def one(e: Entry) -> Row:
+        gpu = free_gpus.get() if gpus else None
+        try:
+            return _grade_one(e, gpu)
+        finally:
+            if gpu is not None:
+                free_gpus.put(gpu)
+
+    def _grade_one(e: Entry, gpu: str | None) -> Row:
         folder = out / _safe(e.student)
         reporter.started(e)
         t0 = time.monotonic()
         try:
             r = check(e.path, dataset=dataset, rubric=rubric, tasks=task_ids, seed=seed,
                       quick=quick, out=folder, resume=True, data_cache=cache,
-                      task_timeout_s=task_timeout_s)
+                      task_timeout_s=task_timeout_s, gpu=gpu,
+                      gpu_shared=jobs > len(gpus))
             write_report(r, folder / REPORT_FILE)
             write_formats(r, folder, [f for f in formats if f != "github"], e.student,
                           echo=lambda *_: None)

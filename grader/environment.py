@@ -17,6 +17,20 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def visible_gpus() -> list[str]:
+    """The NVIDIA GPUs this process may use, without importing a framework: the ids in
+    CUDA_VISIBLE_DEVICES when it is set, else one per GPU the driver lists."""
+    ids = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if ids is not None:
+        ids = [i.strip() for i in ids.split(",") if i.strip()]
+        # CUDA stops at the first invalid id ("-1" is the usual way to hide every GPU).
+        return ids[:ids.index("-1")] if "-1" in ids else ids
+    try:
+        return [str(i) for i in range(len(os.listdir("/proc/driver/nvidia/gpus")))]
+    except OSError:
+        return []
+
+
 def backend_info() -> dict:
     """Call only where keras is imported already (the child, or a benchmark)."""
     import keras
@@ -44,4 +58,6 @@ def backend_info() -> dict:
     device = {"backend": backend, "kind": "gpu" if gpus else "cpu",
               "name": ", ".join(gpus) if gpus else cpu_name(),
               "cpu": cpu_name(), "cpu_count": os.cpu_count(), "platform": sys.platform}
+    if gpus and os.environ.get("CUDA_VISIBLE_DEVICES"):
+        device["cuda_visible_devices"] = os.environ["CUDA_VISIBLE_DEVICES"]
     return {"versions": versions, "device": device}

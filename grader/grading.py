@@ -146,7 +146,8 @@ def check(submission: str | Path, *, data: str | Path | None = None,
           task_timeout_s: float | None = None, memory_mb: int | None = None,
           resume: bool = False, reference: str | Path | None = None,
           data_cache: Path | None = None, seeds: int = 1,
-          submission_timeout_s: float | None = None) -> Results:
+          submission_timeout_s: float | None = None, gpu: str | None = None,
+          gpu_shared: bool = False) -> Results:
     """Grade one submission and return its results (also written to ``out``/results.json).
 
     ``task_timeout_s`` and ``memory_mb`` override the rubric's limits; ``resume``
@@ -159,6 +160,8 @@ def check(submission: str | Path, *, data: str | Path | None = None,
     ``seeds`` trains every task that many times (seed, seed+1, ...) and judges the
     mean; a task within the rubric's borderline band of its threshold is re-trained
     up to ``borderline_seeds`` times whatever ``seeds`` says.
+    ``gpu`` is the id of the one GPU the child may use (default: those the grader sees);
+    ``gpu_shared`` says other gradings train on it too (memory is then allocated on demand).
     """
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise UsageError(f"seeds must be a positive integer. Received: {seeds!r}")
@@ -172,7 +175,8 @@ def check(submission: str | Path, *, data: str | Path | None = None,
         raise UsageError(f"The memory limit must be at least 256 MiB. Received: {memory_mb}")
     limits = SandboxLimits(memory_mb=memory_mb or rubric.limits.memory_mb,
                            max_file_mb=rubric.limits.max_file_mb,
-                           block_network=rubric.limits.block_network)
+                           block_network=rubric.limits.block_network, gpu=gpu,
+                           gpu_shared=gpu_shared)
     sub = load_submission(submission)
     selected = select_tasks(rubric, tasks)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):

@@ -52,10 +52,22 @@ class SandboxLimits:
     memory_mb: int = 8192
     max_file_mb: int = 2048
     block_network: bool = True
+    # The one GPU the child may see (CUDA_VISIBLE_DEVICES); None inherits the grader's.
+    # Batch grading pins each job to its own GPU: JAX takes most of a GPU's memory at
+    # start-up, so two children on one GPU fail to allocate.
+    gpu: str | None = None
+    # Several children on that GPU at once: they allocate memory as they need it.
+    gpu_shared: bool = False
 
 
-def child_env(workdir: Path, marker: str) -> dict[str, str]:
+def child_env(workdir: Path, marker: str, gpu: str | None = None,
+              gpu_shared: bool = False) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k in _ENV_KEEP}
+    if gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = gpu
+    if gpu_shared:
+        env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+        env.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
     env.update(PYTHONPATH=str(Path(__file__).resolve().parent.parent), PYTHONUNBUFFERED="1",
                PYTHONDONTWRITEBYTECODE="1", HOME=str(workdir), TMPDIR=str(workdir),
                KERAS_HOME=str(workdir / ".keras"), MPLCONFIGDIR=str(workdir / ".mpl"),
@@ -156,7 +168,7 @@ class Child:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "grader.worker", str(cmd_r), str(evt_w)],
             pass_fds=(cmd_r, evt_w), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, cwd=workdir, env=child_env(workdir, self.marker),
+            stderr=subprocess.STDOUT, cwd=workdir, env=child_env(workdir, self.marker, limits.gpu, limits.gpu_shared),
             start_new_session=True, preexec_fn=_preexec(limits))
         os.close(cmd_r)
         os.close(evt_w)

@@ -182,3 +182,58 @@ def test_github_annotations_and_summary(tmp_path, monkeypatch):
     assert any(l.startswith("::error file=") and ",line=9," in l and "ZeroDivisionError" in l
                for l in lines)
     assert "| Q2 | fc | error |" in summary.read_text()
+
+
+def test_visible_gpus_and_default_jobs(monkeypatch):
+    """One job per GPU by default; CUDA_VISIBLE_DEVICES decides which GPUs there are."""
+    from grader.batch import default_jobs
+    from grader.environment import visible_gpus
+    for value, expected in (("0,2", ["0", "2"]), ("-1", []), ("1,-1,2", ["1"]), ("", []),
+                            (" 3 ", ["3"])):
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", value)
+        assert visible_gpus() == expected, value
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2")
+    assert default_jobs() == 3 and default_jobs(quick=True) == 3
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
+    assert default_jobs() == max(1, (os.cpu_count() or 1) // 4)
+
+
+def test_child_sees_only_its_gpu(tmp_path, monkeypatch):
+    from grader.sandbox import child_env
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    assert child_env(tmp_path, "m", "1")["CUDA_VISIBLE_DEVICES"] == "1"
+    assert child_env(tmp_path, "m")["CUDA_VISIBLE_DEVICES"] == "0,1"
+    assert "XLA_PYTHON_CLIENT_PREALLOCATE" not in child_env(tmp_path, "m", "1")
+    shared = child_env(tmp_path, "m", "1", gpu_shared=True)
+    assert shared["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
+    assert shared["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"
+
+
+def test_batch_pins_each_job_to_one_gpu(tmp_path, monkeypatch, synthetic_npz):
+    """Two jobs on two GPUs: each grading runs on one GPU, never two at once on the same."""
+    import threading
+
+    import grader.batch as batch
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    graded = load_results(Path(__file__).parent / "data" / "results_good.json")
+    active, seen, lock = set(), [], threading.Lock()
+
+    def fake_check(path, *, gpu=None, gpu_shared=None, **kwargs):
+        assert gpu_shared is False  # two jobs, two GPUs
+        with lock:
+            assert gpu not in active, f"GPU {gpu} given to two jobs at once"
+            active.add(gpu)
+            seen.append(gpu)
+        time.sleep(0.3)
+        with lock:
+            active.discard(gpu)
+        return graded
+
+    monkeypatch.setattr(batch, "check", fake_check)
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    for name in "abcd":
+        (subs / f"{name}.py").write_text(f"# student {name}\n" +
+                                         (SUBMISSIONS / "good.py").read_text())
+    rows = grade_batch([subs], tmp_path / "out", jobs=2, data=synthetic_npz, tasks="fc")
+    assert len(rows) == 4 and len(seen) == 4 and set(seen) == {"3", "5"}
