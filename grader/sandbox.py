@@ -65,6 +65,12 @@ def child_env(workdir: Path, marker: str, gpu: str | None = None,
     env = {k: v for k, v in os.environ.items() if k in _ENV_KEEP}
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = gpu
+    # TensorFlow's op determinism is switched on in the child; on JAX the same switch
+    # for GPUs is an XLA flag, read when XLA starts. Set explicitly (true or false), the
+    # grader's own value is kept.
+    flags = env.get("XLA_FLAGS", "")
+    if env.get("KERAS_BACKEND") == "jax" and "xla_gpu_deterministic_ops" not in flags:
+        env["XLA_FLAGS"] = f"{flags} --xla_gpu_deterministic_ops=true".strip()
     if gpu_shared:
         env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
         env.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")

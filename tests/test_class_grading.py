@@ -209,6 +209,19 @@ def test_child_sees_only_its_gpu(tmp_path, monkeypatch):
     assert shared["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"
 
 
+def test_jax_children_run_deterministic_gpu_ops(tmp_path, monkeypatch):
+    from grader.sandbox import child_env
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    monkeypatch.setenv("XLA_FLAGS", "--xla_dump_to=/tmp/x")
+    assert child_env(tmp_path, "m")["XLA_FLAGS"] == \
+        "--xla_dump_to=/tmp/x --xla_gpu_deterministic_ops=true"
+    monkeypatch.setenv("XLA_FLAGS", "--xla_gpu_deterministic_ops=false")  # the user's choice
+    assert child_env(tmp_path, "m")["XLA_FLAGS"] == "--xla_gpu_deterministic_ops=false"
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    monkeypatch.delenv("XLA_FLAGS")
+    assert "XLA_FLAGS" not in child_env(tmp_path, "m")
+
+
 def test_batch_pins_each_job_to_one_gpu(tmp_path, monkeypatch, synthetic_npz):
     """Two jobs on two GPUs: each grading runs on one GPU, never two at once on the same."""
     import threading
