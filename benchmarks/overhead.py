@@ -56,7 +56,9 @@ def run_plain(args, sub: Path, fn: str) -> dict:
     out = subprocess.run([sys.executable, "-c", PLAIN, str(sub), fn, str(args.data),
                           str(args.epochs), str(args.batch_size), str(args.seed)],
                          capture_output=True, text=True, check=True,
-                         env={**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"})
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
+                              "PYTHONPATH": os.pathsep.join(
+                                  [str(REPO)] + os.environ.get("PYTHONPATH", "").split(os.pathsep))})
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -74,7 +74,11 @@ def child_env(workdir: Path, marker: str, gpu: str | None = None,
     if gpu_shared:
         env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
         env.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
-    env.update(PYTHONPATH=str(Path(__file__).resolve().parent.parent), PYTHONUNBUFFERED="1",
+    # The grader first; then the caller's own PYTHONPATH, where keras may live (cluster
+    # module systems, packages installed with pip --target).
+    path = [str(Path(__file__).resolve().parent.parent)] + \
+        [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env.update(PYTHONPATH=os.pathsep.join(path), PYTHONUNBUFFERED="1",
                PYTHONDONTWRITEBYTECODE="1", HOME=str(workdir), TMPDIR=str(workdir),
                KERAS_HOME=str(workdir / ".keras"), MPLCONFIGDIR=str(workdir / ".mpl"),
                TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))

@@ -209,6 +209,15 @@ def test_child_sees_only_its_gpu(tmp_path, monkeypatch):
     assert shared["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"
 
 
+def test_child_keeps_the_callers_python_path(tmp_path, monkeypatch):
+    """keras installed with pip --target or by a cluster's module system is found there."""
+    from grader.sandbox import child_env
+    monkeypatch.setenv("PYTHONPATH", f"/opt/site{os.pathsep}/opt/more")
+    path = child_env(tmp_path, "m")["PYTHONPATH"].split(os.pathsep)
+    assert path[1:] == ["/opt/site", "/opt/more"]
+    assert (Path(path[0]) / "grader" / "sandbox.py").is_file()  # the grader itself first
+
+
 def test_jax_children_run_deterministic_gpu_ops(tmp_path, monkeypatch):
     from grader.sandbox import child_env
     monkeypatch.setenv("KERAS_BACKEND", "jax")
