@@ -66,8 +66,13 @@ def main() -> None:
                    "(automatic when GITHUB_ACTIONS is set).")
 @click.option("--seeds", "n_seeds", type=click.IntRange(min=1), default=1, show_default=True,
               help="Train every task this many times (seed, seed+1, ...); judge the mean.")
+@click.option("--mixed-precision", type=click.Choice(["float16", "bfloat16"]), default=None,
+              help="Build and train under keras's mixed_float16 / mixed_bfloat16 policy: "
+                   "faster on most GPUs, slower on CPUs without bf16 units; it changes the "
+                   "numbers, so it is recorded and not compared with the float32 reference.")
 def check(submission, data, tasks, rubric, seed, out, quick, steps_per_execution,
-          task_timeout, submission_timeout, memory_limit, resume, formats, n_seeds) -> None:
+          task_timeout, submission_timeout, memory_limit, resume, formats, n_seeds,
+          mixed_precision) -> None:
     """Grade one SUBMISSION (.py) and print a verdict per task."""
     from .console import RichReporter, output_console, print_summary
     from .grading import DEFAULT_STEPS_PER_EXECUTION, check as run_check
@@ -79,7 +84,8 @@ def check(submission, data, tasks, rubric, seed, out, quick, steps_per_execution
                             steps_per_execution=steps_per_execution or DEFAULT_STEPS_PER_EXECUTION,
                             task_timeout_s=task_timeout, memory_mb=memory_limit,
                             resume=resume, seeds=n_seeds,
-                            submission_timeout_s=submission_timeout)
+                            submission_timeout_s=submission_timeout,
+                            mixed_precision=mixed_precision and f"mixed_{mixed_precision}")
     except GraderError as exc:
         _fail(err, exc)
     except KeyboardInterrupt:

@@ -34,6 +34,8 @@ RESULTS_FILE = "results.json"
 # Measured on the 2-core CPU (benchmarks/overhead.py, README): the same numbers as 1, less
 # time in Python between batches.
 DEFAULT_STEPS_PER_EXECUTION = 32
+# keras dtype policies a run may opt into; None trains in float32 as the student would.
+MIXED_PRECISION = (None, "mixed_float16", "mixed_bfloat16")
 
 
 def _now() -> str:
@@ -147,7 +149,7 @@ def check(submission: str | Path, *, data: str | Path | None = None,
           resume: bool = False, reference: str | Path | None = None,
           data_cache: Path | None = None, seeds: int = 1,
           submission_timeout_s: float | None = None, gpu: str | None = None,
-          gpu_shared: bool = False) -> Results:
+          gpu_shared: bool = False, mixed_precision: str | None = None) -> Results:
     """Grade one submission and return its results (also written to ``out``/results.json).
 
     ``task_timeout_s`` and ``memory_mb`` override the rubric's limits; ``resume``
@@ -162,7 +164,14 @@ def check(submission: str | Path, *, data: str | Path | None = None,
     up to ``borderline_seeds`` times whatever ``seeds`` says.
     ``gpu`` is the id of the one GPU the child may use (default: those the grader sees);
     ``gpu_shared`` says other gradings train on it too (memory is then allocated on demand).
+    ``mixed_precision`` ("mixed_float16" or "mixed_bfloat16") builds and trains every model
+    under that keras dtype policy: an opt-in, since it changes the numbers; recorded in the
+    results, and such runs are not compared with a float32 reference.
     """
+    if mixed_precision not in MIXED_PRECISION:
+        raise UsageError(f"mixed_precision must be one of "
+                         f"{', '.join(repr(p) for p in MIXED_PRECISION if p)} or None. "
+                         f"Received: {mixed_precision!r}")
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise UsageError(f"seeds must be a positive integer. Received: {seeds!r}")
     rubric = rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
@@ -203,6 +212,7 @@ def check(submission: str | Path, *, data: str | Path | None = None,
               "class_names": list(rubric.class_names)},
         environment={"python": platform.python_version(), "platform": platform.platform(),
                      "steps_per_execution": steps_per_execution,
+                     "dtype_policy": mixed_precision or "float32",
                      "limits": {"memory_mb": limits.memory_mb, "max_file_mb": limits.max_file_mb,
                                 "task_timeout_s": task_timeout_s,
                                 "submission_timeout_s": submission_timeout_s
@@ -313,7 +323,8 @@ def _grade_tasks(session: _Session, rubric: Rubric, selected: list[Task], result
                    "input_shape": list(rubric.input_shape), "num_classes": rubric.num_classes,
                    "optimizer": rubric.training.optimizer, "loss": rubric.training.loss,
                    "epochs": epochs, "batch_size": batch_size, "data": str(bundle),
-                   "train": trainable, "steps_per_execution": steps_per_execution}
+                   "train": trainable, "steps_per_execution": steps_per_execution,
+                   "dtype_policy": results.environment["dtype_policy"]}
         result.findings = found
 
         def train_if(desc: dict) -> bool:
@@ -540,5 +551,6 @@ def _resumable(path: Path | None, fresh: Results) -> dict[str, TaskResult]:
     same = (old.submission.get("sha256") == fresh.submission["sha256"]
             and old.rubric.get("sha256") == fresh.rubric["sha256"] and old.seed == fresh.seed
             and old.mode == fresh.mode
+            and old.environment.get("dtype_policy", "float32") == fresh.environment["dtype_policy"]
             and old.data.get("fingerprint") == fresh.data["fingerprint"])
     return {t.id: t for t in old.tasks} if same else {}

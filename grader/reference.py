@@ -127,6 +127,11 @@ def comparison(results: Results, ref: dict | None) -> dict[str, dict]:
     elif _backend(ref) and _backend(vars(results)) and _backend(ref) != _backend(vars(results)):
         why = (f"the reference was trained on the {_backend(ref)} backend and this run on "
                f"{_backend(vars(results))}; the same model trains differently on each")
+    elif (results.environment.get("dtype_policy") or "float32") != \
+            ((ref.get("environment") or {}).get("dtype_policy") or "float32"):
+        why = (f"this run trained under the {results.environment['dtype_policy']} dtype "
+               f"policy, the reference in "
+               f"{(ref.get('environment') or {}).get('dtype_policy') or 'float32'}")
     elif results.mode != "full":
         why = "a --quick run trains on a subset; the reference trained on the full data"
     out = {}

@@ -253,6 +253,7 @@ class Worker:
         try:
             keras.backend.clear_session()
             keras.utils.set_random_seed(req["seed"])
+            keras.config.set_dtype_policy(req.get("dtype_policy") or "float32")
             model = self.build(req)
             out["timings"]["build_s"] = time.perf_counter() - t0
             out["stage"] = "describe"

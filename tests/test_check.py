@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import grader
+from grader.errors import UsageError
 from grader.results import ERROR, FAILED, PASSED, load_results
 
 _cache: dict = {}
@@ -253,3 +254,22 @@ def test_students_schedule_loss_and_encoding_are_kept(grade):
     assert fc.compile["optimizer"]["schedule"] == "ExponentialDecay"
     assert fc.compile["loss"]["one_hot"] is True and fc.compile["loss"]["from_logits"] is True
     assert fc.status == PASSED, fc.reason
+
+
+def test_mixed_precision_is_an_opt_in_that_is_recorded(grade, synthetic_npz, submission):
+    """The student's model is built under the policy, the run says so, and it is not
+    compared with the float32 reference."""
+    from grader.reference import comparison
+    r = grade("good.py", "fc", mixed_precision="mixed_bfloat16")
+    fc = r.task("fc")
+    assert r.environment["dtype_policy"] == "mixed_bfloat16"
+    dense = [l for l in fc.description["layers"] if l["class_name"] == "Dense"][0]
+    assert dense["config"]["dtype"]["config"]["name"] == "mixed_bfloat16"
+    assert fc.test_accuracy is not None and fc.status == "passed"
+    ref = {"rubric": dict(r.rubric), "data": dict(r.data), "environment": {},
+           "tasks": {"fc": {}}}
+    assert "trained under the mixed_bfloat16 dtype policy, the reference in float32" in \
+        comparison(r, ref)["fc"]["why"]
+    assert grade("good.py", "fc").environment["dtype_policy"] == "float32"
+    with pytest.raises(UsageError, match="Received: 'float16'"):
+        grader.check(submission("good.py"), data=synthetic_npz, mixed_precision="float16")
