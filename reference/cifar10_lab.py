@@ -77,7 +77,10 @@ def build_final_model(input_shape=(32, 32, 3), num_classes=10):
     # as augmentation layers (active only in training): the usual recipe for ~80%
     # on CIFAR-10 within 25 epochs without a learning-rate search. The rate decays to
     # zero over the budget (cosine): with a constant rate the last epochs bounced by
-    # a point or two (measured: 0.770 and 0.783 on two seeds after 20 epochs).
+    # a point or two (measured: 0.770 and 0.783 on two seeds after 20 epochs). Dropout
+    # is light (0.1-0.3): with 0.2-0.4 the training accuracy ended level with the
+    # validation accuracy (0.783 and 0.779 after 15 epochs), a model held back by its
+    # regularisation rather than overfitting.
     def block(filters, rate):
         return [layers.Conv2D(filters, 3, padding="same", use_bias=False),
                 layers.BatchNormalization(), layers.Activation("relu"),
@@ -89,7 +92,7 @@ def build_final_model(input_shape=(32, 32, 3), num_classes=10):
         keras.Input(shape=input_shape),
         layers.RandomFlip("horizontal"),
         layers.RandomTranslation(0.1, 0.1),
-        *block(32, 0.2), *block(64, 0.3), *block(128, 0.4),
+        *block(32, 0.1), *block(64, 0.2), *block(128, 0.3),
         layers.GlobalAveragePooling2D(),
         layers.Dense(num_classes, activation="softmax"),
     ])
