@@ -243,7 +243,7 @@ def grade_batch(paths, out, *, jobs: int | None = None, data=None, dataset: Data
             r = check(e.path, dataset=dataset, rubric=rubric, tasks=task_ids, seed=seed,
                       quick=quick, out=folder, resume=True, data_cache=cache,
                       task_timeout_s=task_timeout_s, gpu=gpu,
-                      gpu_shared=jobs > len(gpus))
+                      gpu_shared=bool(gpus) and jobs > len(gpus))
             write_report(r, folder / REPORT_FILE)
             write_formats(r, folder, [f for f in formats if f != "github"], e.student,
                           echo=lambda *_: None)
