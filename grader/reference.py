@@ -114,6 +114,11 @@ def _backend(d: dict) -> str | None:
     return ((d.get("environment") or {}).get("device") or {}).get("backend")
 
 
+def _dtype_policy(d: dict) -> str:
+    """Runs from before --mixed-precision existed trained in float32."""
+    return (d.get("environment") or {}).get("dtype_policy") or "float32"
+
+
 def comparison(results: Results, ref: dict | None) -> dict[str, dict]:
     """Per task: how this run compares with the reference, or why it cannot."""
     if ref is None:
@@ -127,11 +132,9 @@ def comparison(results: Results, ref: dict | None) -> dict[str, dict]:
     elif _backend(ref) and _backend(vars(results)) and _backend(ref) != _backend(vars(results)):
         why = (f"the reference was trained on the {_backend(ref)} backend and this run on "
                f"{_backend(vars(results))}; the same model trains differently on each")
-    elif (results.environment.get("dtype_policy") or "float32") != \
-            ((ref.get("environment") or {}).get("dtype_policy") or "float32"):
-        why = (f"this run trained under the {results.environment['dtype_policy']} dtype "
-               f"policy, the reference in "
-               f"{(ref.get('environment') or {}).get('dtype_policy') or 'float32'}")
+    elif _dtype_policy(vars(results)) != _dtype_policy(ref):
+        why = (f"this run trained under the {_dtype_policy(vars(results))} dtype policy, "
+               f"the reference in {_dtype_policy(ref)}")
     elif results.mode != "full":
         why = "a --quick run trains on a subset; the reference trained on the full data"
     out = {}
