@@ -15,12 +15,14 @@ the rest, so an interrupted batch is finished by running it again.
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 import queue
 import re
 import tempfile
 import threading
 import time
+import unicodedata
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +31,7 @@ from .data import Dataset, load_dataset
 from .environment import visible_gpus
 from .errors import GraderError, UsageError
 from .grading import RESULTS_FILE, check
-from .results import ERROR, Results, load_results
+from .results import ERROR, HELD, Results, load_results
 from .rubric import Rubric, load_rubric
 from .submission import load_submission
 
@@ -50,13 +52,28 @@ class Row:
     student: str
     path: str
     status: str  # "graded", "unreadable" or "crashed"
-    points: float = 0.0
-    max_points: float = 0.0
+    points: float | None = 0.0  # None in a quick run: a pre-check gives no points
+    max_points: float | None = 0.0
     passed: bool = False
     problem: str | None = None  # why a TA should look: not the models' fault
     tasks: dict = field(default_factory=dict)  # id -> (status, test accuracy)
     cached: bool = False
     seconds: float = 0.0
+    mode: str = "full"
+    folder: str = ""  # the student's output folder, relative to the batch's --out
+
+    @property
+    def graded(self) -> bool:
+        return self.mode == "full"
+
+    @property
+    def verdict(self) -> str:
+        """passed / failed for a grade; checked / failed for a quick run; else why not graded."""
+        if self.status != "graded":
+            return self.status
+        if self.passed:
+            return "passed" if self.graded else "checked"
+        return "failed"
 
 
 def _student_from_name(name: str) -> str:
@@ -93,8 +110,11 @@ def discover(paths) -> tuple[list[Entry], list[str]]:
         for f in files:
             entries.append(Entry(_student_from_name(f.name), f.resolve()))
         for d in folders:
+            # Hidden files and folders are skipped below the student's folder only: the
+            # path above it (../subs, a checkout under ~/.courses) may hold dot-folders.
             inner = sorted(f for f in d.rglob("*") if f.is_file() and f.suffix in SUFFIXES
-                           and not any(part.startswith(".") for part in f.parts))
+                           and not any(part.startswith(".")
+                                       for part in f.relative_to(d).parts))
             chosen = _pick(inner)
             if chosen is None:
                 notes.append(f"{d.name}: no .py or .ipynb file inside; nothing to grade")
@@ -115,12 +135,18 @@ def discover(paths) -> tuple[list[Entry], list[str]]:
     return unique, notes
 
 
-def _safe(student: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", student).strip("._") or "student"
+def student_folder(student: str) -> str:
+    """A unique, stable folder name for a student id: a readable ASCII slug and a short hash
+    of the exact id, so that ``a b`` and ``a_b``, or two all-Chinese names, never share one."""
+    ascii_name = unicodedata.normalize("NFKD", student).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", ascii_name).strip("._-")[:40] or "student"
+    return f"{slug}-{hashlib.sha256(student.encode('utf-8')).hexdigest()[:8]}"
 
 
 def _problem(r: Results) -> str | None:
     """A reason other than the models themselves: the TA should look at these."""
+    if any(t.status == HELD for t in r.tasks):
+        return "held for review"
     for t in r.tasks:
         if t.status != ERROR:
             continue
@@ -138,7 +164,8 @@ def _problem(r: Results) -> str | None:
 
 def _row(e: Entry, r: Results, cached: bool, seconds: float) -> Row:
     return Row(e.student, str(e.path), "graded", r.points, r.max_points, r.passed, _problem(r),
-               {t.id: (t.status, t.test_accuracy) for t in r.tasks}, cached, seconds)
+               {t.id: (t.status, t.test_accuracy) for t in r.tasks}, cached, seconds, r.mode,
+               student_folder(e.student))
 
 
 def _done(path: Path, sha: str, rubric: Rubric, seed: int, mode: str, fingerprint: str,
@@ -179,8 +206,13 @@ def default_jobs(quick: bool = False) -> int:
 def grade_batch(paths, out, *, jobs: int | None = None, data=None, dataset: Dataset | None = None,
                 rubric=None, seed: int | None = None, quick: bool = False, tasks=None,
                 formats=(), reporter: BatchReporter | None = None,
-                task_timeout_s: float | None = None) -> list[Row]:
-    """Grade every submission under ``paths`` into ``out``; never stops for one submission."""
+                task_timeout_s: float | None = None, sandbox: str = "auto",
+                allow_unsandboxed: bool = False) -> list[Row]:
+    """Grade every submission under ``paths`` into ``out``; never stops for one submission.
+
+    Refuses to grade a class without a sandbox unless ``allow_unsandboxed``: a class's
+    code is untrusted by definition."""
+    from . import confine
     from .formats import junit, write_formats
     from .grading import select_tasks
     from .report import REPORT_FILE, write_report
@@ -189,6 +221,12 @@ def grade_batch(paths, out, *, jobs: int | None = None, data=None, dataset: Data
     rubric = rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
     seed = rubric.seed if seed is None else seed
     task_ids = [t.id for t in select_tasks(rubric, tasks)]
+    confinement = confine.detect(sandbox)
+    if confinement.kind == "none" and not allow_unsandboxed:
+        raise UsageError(f"Refusing to grade a class without a sandbox: {confinement.why}.",
+                         hint="Install bubblewrap (apt-get install bubblewrap), or run on "
+                              "Linux 5.13+ with Landlock; `grader doctor` says what is "
+                              "missing. Only for code you trust: --allow-unsandboxed.")
     jobs = jobs or default_jobs(quick)
     if jobs < 1:
         raise UsageError(f"--jobs must be at least 1. Received: {jobs}")
@@ -204,13 +242,15 @@ def grade_batch(paths, out, *, jobs: int | None = None, data=None, dataset: Data
     mode = "quick" if quick else "full"
     rows: dict[str, Row] = {}
     todo = []
+    no_points = {} if not quick else {"points": None, "max_points": None}
     for e in entries:
-        folder = out / _safe(e.student)
+        folder = out / student_folder(e.student)
         try:
             sha = load_submission(e.path).sha256
         except GraderError as exc:
             rows[e.student] = Row(e.student, str(e.path), "unreadable", problem=exc.message,
-                                  max_points=rubric.max_points)
+                                  max_points=rubric.max_points, mode=mode,
+                                  folder=student_folder(e.student), **no_points)
             continue
         done = _done(folder / RESULTS_FILE, sha, rubric, seed, mode, dataset.fingerprint,
                      task_ids)
@@ -236,13 +276,13 @@ def grade_batch(paths, out, *, jobs: int | None = None, data=None, dataset: Data
                 free_gpus.put(gpu)
 
     def _grade_one(e: Entry, gpu: str | None) -> Row:
-        folder = out / _safe(e.student)
+        folder = out / student_folder(e.student)
         reporter.started(e)
         t0 = time.monotonic()
         try:
             r = check(e.path, dataset=dataset, rubric=rubric, tasks=task_ids, seed=seed,
                       quick=quick, out=folder, resume=True, data_cache=cache,
-                      task_timeout_s=task_timeout_s, gpu=gpu,
+                      task_timeout_s=task_timeout_s, gpu=gpu, sandbox=sandbox,
                       gpu_shared=bool(gpus) and jobs > len(gpus))
             write_report(r, folder / REPORT_FILE)
             write_formats(r, folder, [f for f in formats if f != "github"], e.student,
@@ -250,11 +290,13 @@ def grade_batch(paths, out, *, jobs: int | None = None, data=None, dataset: Data
             return _row(e, r, cached=False, seconds=time.monotonic() - t0)
         except GraderError as exc:
             return Row(e.student, str(e.path), "unreadable", problem=exc.message,
-                       max_points=rubric.max_points, seconds=time.monotonic() - t0)
+                       max_points=rubric.max_points, seconds=time.monotonic() - t0, mode=mode,
+                       folder=student_folder(e.student), **no_points)
         except Exception as exc:  # a grader bug must cost one row, not the batch
             return Row(e.student, str(e.path), "crashed",
                        problem=f"internal error: {type(exc).__name__}: {exc}",
-                       max_points=rubric.max_points, seconds=time.monotonic() - t0)
+                       max_points=rubric.max_points, seconds=time.monotonic() - t0, mode=mode,
+                       folder=student_folder(e.student), **no_points)
 
     with tempfile.TemporaryDirectory(prefix="grader-batch-") as cache_dir:
         cache = Path(cache_dir)
@@ -271,7 +313,7 @@ def grade_batch(paths, out, *, jobs: int | None = None, data=None, dataset: Data
     write_grades(out / "grades.csv", ordered, task_ids)
     write_overview(out, ordered, rubric, task_ids, notes)
     if "junit" in formats:
-        graded = [(r.student, load_results(out / _safe(r.student) / RESULTS_FILE))
+        graded = [(r.student, load_results(out / r.folder / RESULTS_FILE))
                   for r in ordered if r.status == "graded"]
         (out / "junit.xml").write_text(junit(graded))
     reporter.finish(ordered)
@@ -279,17 +321,20 @@ def grade_batch(paths, out, *, jobs: int | None = None, data=None, dataset: Data
 
 
 def write_grades(path: Path, rows: list[Row], task_ids: list[str]) -> None:
+    """grades.csv: one row per student, the id exactly as discovered.  A quick run's rows
+    have mode "quick", status "checked" or "failed" and empty points: not a grade."""
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(["student", "points", "max_points", "status", "problem", "file"] +
+        w.writerow(["student", "mode", "points", "max_points", "status", "problem", "file",
+                    "folder"] +
                    [f"{t}_{k}" for t in task_ids for k in ("verdict", "test_accuracy")])
         for r in rows:
             cells = []
             for t in task_ids:
                 status, acc = r.tasks.get(t, ("", None))
                 cells += [status, "" if acc is None else f"{acc:.4f}"]
-            w.writerow([r.student, f"{r.points:g}", f"{r.max_points:g}",
-                        "passed" if r.passed else r.status if r.status != "graded" else "failed",
-                        r.problem or "", r.path] + cells)
+            w.writerow([r.student, r.mode, "" if r.points is None else f"{r.points:g}",
+                        "" if r.max_points is None else f"{r.max_points:g}", r.verdict,
+                        r.problem or "", r.path, r.folder] + cells)
     tmp.replace(path)

@@ -11,7 +11,11 @@ import json
 
 import numpy as np
 
-from .results import ERROR, FAILED, PASSED, SKIPPED, ComparisonResult, Finding, TaskResult
+from .results import (CHECKED, ERROR, FAILED, HELD, PASSED, SKIPPED, ComparisonResult,
+                      Finding, TaskResult, percent)
+
+# Findings of this severity hold a task that would pass: zero points until a TA looks.
+REVIEW = "review"
 from .rubric import Comparison, Rubric, Task
 
 # Config keys that differ between two identical architectures built twice.
@@ -24,7 +28,10 @@ def _fmt_shape(shape) -> str:
 
 
 def structure_findings(task: Task, rubric: Rubric, desc: dict, compile_info: dict | None,
-                       same_as_desc: dict | None) -> list[Finding]:
+                       same_as_desc: dict | None, settings: dict | None = None,
+                       same_as_settings: dict | None = None) -> list[Finding]:
+    """``settings`` and ``same_as_settings``: epochs and batch size of this task and of the
+    task it must equal (Q6), so that "nothing else changed" covers the training too."""
     found: list[Finding] = []
     expected_in = [None, *rubric.input_shape]
     if desc.get("input_shape") != expected_in:
@@ -61,7 +68,57 @@ def structure_findings(task: Task, rubric: Rubric, desc: dict, compile_info: dic
                              if "Conv2D" in task.forbid_layers else "No forbidden layers."))
     if task.same_as is not None:
         found.append(same_architecture(task, desc, same_as_desc))
+        if same_as_desc is not None:
+            found.append(same_training(task, rubric, desc, same_as_desc, settings or {},
+                                       same_as_settings or {}))
     return found
+
+
+def effective_training(desc: dict, rubric: Rubric) -> dict:
+    """The optimizer and loss a model trains with: the student's compile, else the defaults
+    the child described for it, else the rubric's names."""
+    comp = desc.get("compile") or {}
+    if comp.get("compiled"):
+        return {"optimizer": comp.get("optimizer") or {}, "loss": comp.get("loss") or {}}
+    default = comp.get("default") or {}
+    return {"optimizer": default.get("optimizer") or {"name": rubric.training.optimizer},
+            "loss": default.get("loss") or {"name": rubric.training.loss}}
+
+
+def _norm(name) -> str:
+    return str(name or "").lower().replace("_", "")
+
+
+def same_training(task: Task, rubric: Rubric, desc: dict, other: dict, settings: dict,
+                  other_settings: dict) -> Finding:
+    """Q6 "nothing else changed": optimizer (class, learning rate, schedule), loss, epochs
+    and batch size must equal those of the task it extends; every difference is listed."""
+    mine, theirs = effective_training(desc, rubric), effective_training(other, rubric)
+    diffs = []
+    mo, to = mine["optimizer"], theirs["optimizer"]
+    if _norm(mo.get("name")) != _norm(to.get("name")):
+        diffs.append(f"optimizer {to.get('name')} -> {mo.get('name')}")
+    else:
+        for key in ("learning_rate", "schedule"):
+            if mo.get(key) != to.get(key):
+                diffs.append(f"{key.replace('_', ' ')} {to.get(key)!r} -> {mo.get(key)!r}")
+    ml, tl = mine["loss"], theirs["loss"]
+    if _norm(ml.get("name")) != _norm(tl.get("name")) or \
+            bool(ml.get("from_logits")) != bool(tl.get("from_logits")):
+        diffs.append(f"loss {tl.get('name')}{' (from_logits)' if tl.get('from_logits') else ''}"
+                     f" -> {ml.get('name')}{' (from_logits)' if ml.get('from_logits') else ''}")
+    for key in ("epochs", "batch_size"):
+        if settings.get(key) is not None and other_settings.get(key) is not None and \
+                settings[key] != other_settings[key]:
+            diffs.append(f"{key.replace('_', ' ')} {other_settings[key]} -> {settings[key]}")
+    if not diffs:
+        return Finding("same_training", True,
+                       f"Same optimizer, loss, epochs and batch size as {task.same_as!r}.")
+    return Finding("same_training", False,
+                   f"Only {' and '.join(task.same_as_ignoring)} layers may change from "
+                   f"{task.same_as!r}, but the training changed too: " + "; ".join(diffs)
+                   + f". Train it exactly as {task.same_as!r} (same compile call and TRAINING "
+                     f"entry) so that the comparison measures the effect of the layers alone.")
 
 
 def _output_activation(desc: dict, compile_info: dict | None) -> Finding:
@@ -99,8 +156,10 @@ def same_architecture(task: Task, desc: dict, other: dict | None) -> Finding:
     """Q6: the model, with the ignored layers removed, must equal the other task's model."""
     if other is None:
         return Finding("same_as", False,
-                       f"Cannot compare with {task.same_as!r}: that model could not be built.",
-                       severity="warning")
+                       f"{task.question} cannot be checked: it must be the {task.same_as!r} "
+                       f"model with only {' and '.join(task.same_as_ignoring)} layers added, "
+                       f"and the {task.same_as!r} model did not build. Fix that builder first; "
+                       f"this task earns no points until the two can be compared.")
     mine = [l for l in desc.get("layers", []) if l["class_name"] not in task.same_as_ignoring]
     theirs = [l for l in other.get("layers", []) if l["class_name"] not in task.same_as_ignoring]
     a = [layer_signature(l) for l in theirs]
@@ -185,70 +244,125 @@ def decide(task: Task, result: TaskResult, quick: bool) -> None:
         result.reason = failed[0].message if len(failed) == 1 else \
             f"{len(failed)} checks failed: " + " | ".join(f.message for f in failed)
     elif quick:
-        result.status = PASSED
-        result.reason = "Quick check passed: builds, structure checks pass, trains without NaN " \
-                        "(no accuracy verdict in --quick)."
+        result.status = CHECKED
+        result.reason = "Quick check only, not a grade: builds, passes the structure checks " \
+                        "and trains one short epoch without NaN. Accuracy is not measured; " \
+                        "grade without --quick for a verdict."
     elif task.threshold is not None:
         acc = result.test_accuracy
-        runs = [r for r in result.runs if "test_accuracy" in r]
-        how = ""
-        if len(runs) > 1:
-            how = f" (mean of {len(runs)} seeds: " + ", ".join(
-                f"{r['test_accuracy']:.2%}" for r in runs) + ")"
-            if result.borderline:
-                how += "; re-graded with more seeds because the first run landed near the " \
-                       "threshold"
+        how = _seeds_text(result)
+        failed_runs = [r for r in result.runs if "test_accuracy" not in r]
         if acc is None:
             result.status, result.reason = ERROR, "No test accuracy was measured."
+        elif failed_runs:
+            result.status = FAILED
+            result.reason = (f"{len(failed_runs)} of {len(result.runs)} seeds did not finish "
+                             f"training, so the model does not reach the threshold reliably "
+                             f"(a failed seed counts as 0%; mean {percent(acc, 2)}){how}.")
         elif acc >= task.threshold:
             result.status = PASSED
-            result.reason = f"Test accuracy {acc:.2%} >= {task.threshold:.0%}{how}."
+            result.reason = f"Test accuracy {percent(acc, 2)} >= {percent(task.threshold)}{how}."
         else:
             result.status = FAILED
-            result.reason = f"Test accuracy {acc:.2%} is below the threshold of " \
-                            f"{task.threshold:.0%}{how}."
+            result.reason = f"Test accuracy {percent(acc, 2)} is below the threshold of " \
+                            f"{percent(task.threshold)}{how}."
     else:
         result.status = PASSED
         acc = result.test_accuracy
         result.reason = "Trained and meets every structure check" + (
             f"; test accuracy {acc:.2%}." if acc is not None else ".")
+    held = [f for f in result.findings if not f.ok and f.severity == REVIEW]
+    if result.status == PASSED and held:
+        result.status = HELD
+        result.reason = ("Held for review, no points until a TA has looked: "
+                         + " | ".join(f.message for f in held) + f" (Otherwise: {result.reason})")
     result.points = task.points if result.status == PASSED else 0.0
 
 
+def review_findings(result: TaskResult, rubric: Rubric, n_test: int) -> list[Finding]:
+    """Signs that a test accuracy did not come from training, whatever the sandbox:
+    a test accuracy far above the best validation accuracy, predictions that survive
+    re-initialising the weights, and non-trainable state large enough to hold the labels."""
+    found = []
+    fair = rubric.fairness
+    val = [v for v in result.history.get("val_accuracy", []) if v is not None]
+    acc = result.test_accuracy
+    if acc is not None and val and acc - max(val) > fair.review_gap:
+        found.append(Finding("review_gap", False,
+                             f"Test accuracy {percent(acc, 2)} is {100 * (acc - max(val)):.1f} "
+                             f"points above the best validation accuracy {percent(max(val), 2)}; "
+                             f"honest training stays within {100 * fair.review_gap:g} points.",
+                             severity=REVIEW))
+    agree = result.reinit_agreement
+    if agree is not None and agree >= fair.review_agreement:
+        found.append(Finding("review_reinit", False,
+                             f"Re-initialising the model's weights left its test predictions "
+                             f"unchanged on {percent(agree, 1)} of the images checked: the "
+                             f"answers do not come from the trained weights.", severity=REVIEW))
+    desc = result.description or {}
+    if isinstance(desc.get("params_total"), int) and isinstance(desc.get("params_trainable"),
+                                                                 int):
+        frozen = desc["params_total"] - desc["params_trainable"]
+        if frozen >= n_test:
+            found.append(Finding("review_state", False,
+                                 f"The model has {frozen:,} non-trainable weights, enough to "
+                                 f"hold a label for each of the {n_test:,} test images.",
+                                 severity=REVIEW))
+    return found
+
+
+def _seeds_text(result: TaskResult) -> str:
+    """' (mean of 3 seeds: seed 0 61.20%, seed 1 crashed: ..., ...)' when several ran."""
+    if len(result.runs) <= 1:
+        return ""
+    parts = [f"seed {r['seed']} {percent(r['test_accuracy'], 2)}" if "test_accuracy" in r
+             else f"seed {r['seed']} failed: {r.get('error', 'no result')}" for r in result.runs]
+    how = f" (mean of {len(result.runs)} seeds: " + "; ".join(parts) + ")"
+    if result.borderline:
+        how += "; re-graded with more seeds because the first run landed near the threshold"
+    return how
+
+
 def compare(comp: Comparison, results: dict[str, TaskResult], quick: bool) -> ComparisonResult:
+    """A comparison between two graded tasks.  In a quick run only the parameter counts are
+    compared, and the outcome is CHECKED with no points: accuracy was not measured."""
     out = ComparisonResult(comp.id, comp.question, comp.title, comp.task, comp.baseline,
                            status=SKIPPED, reason="", max_points=comp.points)
     a, b = results.get(comp.task), results.get(comp.baseline)
     if a is None or b is None:
         out.reason = f"Needs both {comp.task!r} and {comp.baseline!r} to be graded."
         return out
-    problems, facts = [], []
+    problems, missing, facts = [], [], []
     if comp.fewer_params:
         if a.params_total is None or b.params_total is None:
-            problems.append("parameter counts are missing (a model did not build)")
+            missing.append("parameter counts are missing (a model did not build)")
         else:
-            ok = a.params_total < b.params_total
             facts.append(f"{comp.task} has {a.params_total:,} parameters vs {b.params_total:,} "
                          f"for {comp.baseline}")
-            if not ok:
+            if not a.params_total < b.params_total:
                 problems.append(f"{comp.task} must have fewer parameters than {comp.baseline} "
                                 f"({a.params_total:,} >= {b.params_total:,})")
     if comp.higher_accuracy and not quick:
         if a.test_accuracy is None or b.test_accuracy is None:
-            problems.append("a test accuracy is missing (a model did not train)")
+            missing.append("a test accuracy is missing (a model did not train)")
         else:
-            facts.append(f"test accuracy {a.test_accuracy:.2%} vs {b.test_accuracy:.2%}")
+            facts.append(f"test accuracy {percent(a.test_accuracy, 2)} vs "
+                         f"{percent(b.test_accuracy, 2)}")
             if not a.test_accuracy > b.test_accuracy:
                 problems.append(f"{comp.task} must reach a higher test accuracy than "
-                                f"{comp.baseline} ({a.test_accuracy:.2%} <= "
-                                f"{b.test_accuracy:.2%})")
-    if problems:
-        out.status = ERROR if any("missing" in p for p in problems) else FAILED
-        out.reason = "; ".join(problems) + "."
+                                f"{comp.baseline} ({percent(a.test_accuracy, 2)} <= "
+                                f"{percent(b.test_accuracy, 2)})")
+    if missing or problems:
+        out.status = ERROR if missing else FAILED
+        out.reason = "; ".join(missing + problems) + "."
+    elif quick:
+        out.status = CHECKED
+        text = "; ".join(facts) or "nothing to compare without accuracy"
+        out.reason = (text[:1].upper() + text[1:] + ". Quick check only: parameters compared, "
+                      "accuracy not measured, no points.")
     else:
         out.status = PASSED
         text = "; ".join(facts)
-        out.reason = text[:1].upper() + text[1:] + "." + (
-            " (Accuracy not compared in --quick.)" if quick and comp.higher_accuracy else "")
+        out.reason = text[:1].upper() + text[1:] + "."
         out.points = comp.points
     return out

@@ -10,9 +10,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from .reporting import Reporter
-from .results import ERROR, FAILED, PASSED, SKIPPED, Results
+from .results import CHECKED, ERROR, FAILED, HELD, PASSED, SKIPPED, Results, percent
 
-STYLE = {PASSED: "green", FAILED: "red", ERROR: "red", SKIPPED: "dim"}
+STYLE = {PASSED: "green", FAILED: "red", ERROR: "red", SKIPPED: "dim", CHECKED: "cyan",
+         HELD: "magenta"}
 
 
 class RichReporter(Reporter):
@@ -24,8 +25,12 @@ class RichReporter(Reporter):
         self.current = None
 
     def start(self, results, tasks) -> None:
-        self.console.print(f"[bold]Grading[/bold] {results.submission['name']} "
-                           f"({results.mode}, seed {results.seed}, {len(tasks)} task(s))")
+        if results.graded:
+            self.console.print(f"[bold]Grading[/bold] {results.submission['name']} "
+                               f"(seed {results.seed}, {len(tasks)} task(s))")
+        else:
+            self.console.print(f"[bold]Quick check[/bold] of {results.submission['name']} "
+                               f"({len(tasks)} task(s)): a pre-check, [bold]not a grade[/bold]")
         if self.live:
             self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
                                      TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
@@ -70,10 +75,11 @@ class RichReporter(Reporter):
 
 
 def summary_table(results: Results) -> Table:
-    if results.mode == "quick":
-        ok = sum(t.status == PASSED for t in results.tasks)
-        title = (f"{results.submission['name']}: quick check, {ok} of {len(results.tasks)} "
-                 f"task(s) build, pass the structure checks and train (no accuracy verdict)")
+    if not results.graded:
+        ok = sum(t.status == CHECKED for t in results.tasks)
+        title = (f"{results.submission['name']}: QUICK CHECK, NOT A GRADE: {ok} of "
+                 f"{len(results.tasks)} task(s) build, pass the structure checks and train "
+                 f"(no accuracy, no points)")
     else:
         title = (f"{results.submission['name']}: {results.points:g} / {results.max_points:g} "
                  f"points")
@@ -90,18 +96,22 @@ def summary_table(results: Results) -> Table:
         train_s = t.timings.get("train_s")
         table.add_row(t.question, t.id, f"[{style}]{t.status}[/{style}]",
                       f"{t.test_accuracy:.2%}" if t.test_accuracy is not None else "-",
-                      f"{t.threshold:.0%}" if t.threshold is not None else "-",
+                      percent(t.threshold),
                       _vs_reference(t),
                       f"{t.params_total:,}" if t.params_total is not None else "-",
                       str(t.epochs_run if t.epochs_run is not None else t.epochs or "-"),
                       str(t.batch_size or "-"),
                       f"{train_s:.0f} s" if train_s is not None else "-",
-                      f"{t.points:g}/{t.max_points:g}")
+                      _points(results, t))
     for c in results.comparisons:
         style = STYLE.get(c.status, "")
         table.add_row(c.question, c.id, f"[{style}]{c.status}[/{style}]", "", "", "", "", "", "",
-                      "", f"{c.points:g}/{c.max_points:g}")
+                      "", _points(results, c))
     return table
+
+
+def _points(results: Results, item) -> str:
+    return f"{item.points:g}/{item.max_points:g}" if results.graded else "not graded"
 
 
 def _vs_reference(t) -> str:
@@ -149,7 +159,8 @@ def print_summary(results: Results, console: Console) -> None:
                 f"{ref['test_accuracy_mean']:.2%} (mean of {ref['n']} seed(s)), "
                 f"{t.params_total or 0:,} vs {ref['params_total']:,} parameters, "
                 f"{t.epochs_run} vs {ref['epochs']} epochs"
-                + (f", {time_ratio:.1f}x the reference's training time" if time_ratio else ""),
+                + (f", {time_ratio:.1f}x the reference's training time" if time_ratio else "")
+                + (f" ({ref['caveat']})" if ref.get("caveat") else ""),
                 highlight=False)
         elif ref and not ref.get("comparable"):
             console.print(f"[dim]{t.id}: not compared with the reference: {ref['why']}[/dim]",
@@ -195,7 +206,8 @@ class RichBatchReporter:
             self.running.remove(entry.student)
         if not row.passed:
             self.failed += 1
-        text = (f"{row.student}: {row.points:g}/{row.max_points:g}" +
+        text = (f"{row.student}: " + (f"{row.points:g}/{row.max_points:g}" if row.graded else
+                                      f"quick check: {row.verdict}") +
                 (f" ({row.problem})" if row.problem else "") + f" in {row.seconds:.0f} s")
         if self.progress is not None:
             self.progress.update(self.bar, advance=1, status=self._status())

@@ -9,10 +9,20 @@ import math
 
 ACTIVATION_LAYERS = {"Softmax": "softmax", "ReLU": "relu", "LeakyReLU": "leaky_relu",
                      "ELU": "elu", "PReLU": "prelu"}
-# Losses whose targets are one-hot vectors; every other built-in takes integer labels.
-ONE_HOT_LOSSES = {"categorical_crossentropy", "categoricalcrossentropy",
-                  "categorical_focal_crossentropy", "categoricalfocalcrossentropy",
-                  "kl_divergence", "kldivergence", "kullback_leibler_divergence"}
+# The label encoding of every keras built-in loss, by the name of its function (the
+# class forms wrap these, and keras.losses.get resolves aliases such as "mse" to them).
+# Elementwise losses compare the target with the prediction, so they need one-hot targets
+# of the prediction's shape; the sparse ones take class indices.  A test checks this
+# table against keras itself.
+INTEGER_LOSSES = {"sparse_categorical_crossentropy", "categorical_generalized_cross_entropy"}
+ONE_HOT_LOSSES = {"categorical_crossentropy", "categorical_focal_crossentropy",
+                  "categorical_hinge", "kl_divergence", "binary_crossentropy",
+                  "binary_focal_crossentropy", "cosine_similarity", "dice", "hinge", "huber",
+                  "log_cosh", "mean_absolute_error", "mean_absolute_percentage_error",
+                  "mean_squared_error", "mean_squared_logarithmic_error", "poisson",
+                  "squared_hinge", "tversky"}
+# Losses over sequences (ctc) or embeddings (circle), not one class score per image.
+UNSUPPORTED_LOSSES = {"ctc", "circle"}
 
 
 def jsonable(value, depth: int = 0):
@@ -75,30 +85,62 @@ def _activation_of(layer) -> str | None:
     return str(act) if act is not None else None
 
 
-def output_layer(model):
+def output_layer(model, depth: int = 0):
+    """The layer that produces the model's output, looking inside nested models
+    (``Model(inp, head(features(inp)))`` where ``head`` is a Sequential ending in softmax)."""
     try:
-        return model.outputs[0]._keras_history.operation
+        op = model.outputs[0]._keras_history.operation
     except Exception:
         layers = flat_layers(model)
-        return layers[-1] if layers else None
+        op = layers[-1] if layers else None
+    if op is not None and op is not model and depth < 20 and getattr(op, "layers", None):
+        return output_layer(op, depth + 1)
+    return op
+
+
+def _canonical_loss_name(loss) -> str | None:
+    """The keras function name behind a built-in loss given by name, function or object."""
+    fn = loss
+    if isinstance(loss, str):
+        try:
+            import keras
+            fn = keras.losses.get(loss)
+        except Exception:  # not a keras identifier: keras will say so at compile time
+            return None
+    fn = getattr(fn, "fn", fn)  # LossFunctionWrapper (the class forms) wraps the function
+    module = getattr(fn, "__module__", "") or ""
+    name = getattr(fn, "__name__", None)
+    if name and module.startswith("keras."):
+        return name
+    return None
 
 
 def describe_loss(loss) -> dict:
-    """Name, from_logits and label encoding of whatever the student passed as ``loss``."""
+    """Name, from_logits and label encoding of whatever the student passed as ``loss``.
+
+    ``encoding`` is "integer" or "one_hot" for a keras built-in, "unsupported" for one that
+    cannot take one label per image, and "probe" for a custom loss, which the child then
+    decides on one batch (``training.probe_encoding``)."""
     if loss is None:
-        return {"name": None, "from_logits": False, "one_hot": False}
+        return {"name": None, "from_logits": False, "one_hot": False, "encoding": "integer"}
     if isinstance(loss, str):
         name, from_logits = loss, False
     elif hasattr(loss, "get_config"):
-        cfg = loss.get_config() or {}
+        try:
+            cfg = loss.get_config() or {}
+        except Exception:  # a custom Loss without a usable config
+            cfg = {}
         fn = getattr(loss, "fn", None)
         name = getattr(fn, "__name__", None) or type(loss).__name__
         from_logits = bool(cfg.get("from_logits", False))
     else:
         name, from_logits = getattr(loss, "__name__", repr(loss)), False
-    key = name.lower()
-    return {"name": name, "from_logits": from_logits,
-            "one_hot": key in ONE_HOT_LOSSES or type(loss).__name__.lower() in ONE_HOT_LOSSES}
+    canonical = _canonical_loss_name(loss)
+    encoding = ("integer" if canonical in INTEGER_LOSSES else
+                "one_hot" if canonical in ONE_HOT_LOSSES else
+                "unsupported" if canonical in UNSUPPORTED_LOSSES else "probe")
+    return {"name": name, "from_logits": from_logits, "one_hot": encoding == "one_hot",
+            "encoding": encoding}
 
 
 def describe_optimizer(opt) -> dict | None:
@@ -144,9 +186,16 @@ def describe_model(model) -> dict:
     }
 
 
-def describe_compile(model) -> dict:
-    """The student's own compile settings, as the builder returned the model."""
+def describe_compile(model, default_optimizer: str | None = None,
+                     default_loss: str | None = None) -> dict:
+    """The student's own compile settings, as the builder returned the model; for an
+    uncompiled model, also what the grader's defaults amount to (``default``)."""
     compiled = bool(getattr(model, "compiled", False)) and getattr(model, "loss", None) is not None
-    return {"compiled": compiled,
-            "optimizer": describe_optimizer(getattr(model, "optimizer", None)) if compiled else None,
-            "loss": describe_loss(model.loss) if compiled else None}
+    out = {"compiled": compiled,
+           "optimizer": describe_optimizer(getattr(model, "optimizer", None)) if compiled else None,
+           "loss": describe_loss(model.loss) if compiled else None}
+    if not compiled and default_optimizer:
+        import keras
+        out["default"] = {"optimizer": describe_optimizer(keras.optimizers.get(default_optimizer)),
+                          "loss": describe_loss(default_loss)}
+    return out

@@ -8,37 +8,49 @@ import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from .results import ERROR, FAILED, PASSED, SKIPPED, Results, write_json_atomic
+from .results import CHECKED, ERROR, FAILED, PASSED, SKIPPED, Results, percent, write_json_atomic
+
+QUICK_NOTICE = ("QUICK CHECK ONLY, NOT A GRADE: every builder ran, the structure checks ran and "
+                "each model trained one short epoch on a subset. No accuracy was measured and no "
+                "points are given.")
 
 FORMATS = ("gradescope", "junit", "github")
 
 
 def gradescope(results: Results) -> dict:
     """Gradescope's autograder results.json: ``tests[]`` with score, max_score, status, name,
-    number, output, visibility; plus execution_time and a test-accuracy leaderboard."""
+    number, output, visibility; plus execution_time and a test-accuracy leaderboard.
+
+    A quick run is a pre-check: its tests carry no score, the total is 0 and a visible
+    line says it is not a grade."""
     tests = []
+    graded = results.graded
+
+    def test(item, output: str) -> dict:
+        entry = {"status": "passed" if item.status in (PASSED, CHECKED) else "failed",
+                 "name": f"{item.question} {item.title}" + ("" if graded else " (quick check)"),
+                 "number": item.question.lstrip("Q"), "output": output,
+                 "visibility": "visible"}
+        if graded:
+            entry.update(score=item.points, max_score=item.max_points)
+        return entry
+
     for t in results.tasks:
         lines = [t.reason] + [f"- {f.message}" for f in t.findings if not f.ok]
         if t.test_accuracy is not None:
-            lines.append(f"Test accuracy: {t.test_accuracy:.2%}")
-        tests.append({"score": t.points, "max_score": t.max_points,
-                      "status": "passed" if t.status == PASSED else "failed",
-                      "name": f"{t.question} {t.title}", "number": t.question.lstrip("Q"),
-                      "output": "\n".join(lines), "visibility": "visible"})
+            lines.append(f"Test accuracy: {percent(t.test_accuracy, 2)}")
+        tests.append(test(t, "\n".join(lines)))
     for c in results.comparisons:
-        tests.append({"score": c.points, "max_score": c.max_points,
-                      "status": "passed" if c.status == PASSED else "failed",
-                      "name": f"{c.question} {c.title}", "number": c.question.lstrip("Q"),
-                      "output": c.reason, "visibility": "visible"})
+        tests.append(test(c, c.reason))
     final = results.task("final") or next((t for t in reversed(results.tasks)
                                            if t.test_accuracy is not None), None)
     total_s = sum(t.timings.get("total_s", 0.0) for t in results.tasks)
-    out = {"score": results.points, "execution_time": round(total_s, 1),
-           "output": f"Graded by grader {results.grader_version}, rubric {results.rubric['id']} "
-                     f"{results.rubric['version']}, seed {results.seed}, on "
-                     f"{(results.environment.get('device') or {}).get('name', 'unknown')}.",
-           "tests": tests}
-    if final is not None and final.test_accuracy is not None:
+    about = (f"Graded by grader {results.grader_version}, rubric {results.rubric['id']} "
+             f"{results.rubric['version']}, seed {results.seed}, on "
+             f"{(results.environment.get('device') or {}).get('name', 'unknown')}.")
+    out = {"score": results.points if graded else 0.0, "execution_time": round(total_s, 1),
+           "output": about if graded else QUICK_NOTICE + " " + about, "tests": tests}
+    if graded and final is not None and final.test_accuracy is not None:
         out["leaderboard"] = [{"name": f"{final.question} test accuracy",
                                "value": round(100 * final.test_accuracy, 2), "order": "desc"}]
     return out
@@ -57,6 +69,11 @@ def junit(all_results: list[tuple[str, Results]]) -> str:
             errors=str(sum(s == ERROR for _, _, s, _, _ in items)),
             skipped=str(sum(s == SKIPPED for _, _, s, _, _ in items)),
             time=f"{sum(x[4] for x in items):.1f}")
+        props = ET.SubElement(suite, "properties")
+        for name, value in (("mode", r.mode), ("graded", str(r.graded).lower()),
+                            ("points", "" if r.points is None else f"{r.points:g}"),
+                            ("max_points", "" if r.max_points is None else f"{r.max_points:g}")):
+            ET.SubElement(props, "property", name=name, value=value)
         for question, tid, status, reason, secs in items:
             case = ET.SubElement(suite, "testcase", classname=f"{student}", name=f"{question} {tid}",
                                  time=f"{secs:.1f}")
@@ -86,11 +103,13 @@ def github(results: Results, echo=print) -> None:
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         rows = "\n".join(f"| {t.question} | {t.id} | {t.status} | "
-                         f"{'-' if t.test_accuracy is None else f'{t.test_accuracy:.2%}'} | "
-                         f"{t.points:g}/{t.max_points:g} |" for t in results.tasks)
+                         f"{'-' if t.test_accuracy is None else percent(t.test_accuracy, 2)} | "
+                         + (f"{t.points:g}/{t.max_points:g}" if results.graded else "not graded")
+                         + " |" for t in results.tasks)
+        head = (f"{results.points:g} / {results.max_points:g} points" if results.graded else
+                "quick check only, not a grade")
         with open(summary, "a") as f:
-            f.write(f"### {results.submission['name']}: {results.points:g} / "
-                    f"{results.max_points:g} points ({results.mode})\n\n"
+            f.write(f"### {results.submission['name']}: {head}\n\n"
                     f"| Q | task | verdict | test accuracy | points |\n|---|---|---|---|---|\n"
                     f"{rows}\n\n")
 

@@ -3,56 +3,73 @@
 The zip holds ``setup.sh`` (installs this grader from the source in the zip and
 caches CIFAR-10), ``run_autograder`` (grades what the student uploaded to
 ``/autograder/submission`` and writes ``/autograder/results/results.json``),
-the rubric, and the grader's source.
+the rubric, and the grader's source with its rubrics and reference results.
+Both scripts are templates in ``grader/templates/gradescope``; the bundle is
+written from the installed package alone, so it works from a pip install as
+from a checkout.
 """
 from __future__ import annotations
 
+import importlib.metadata
+import json
+import re
 import shlex
 import zipfile
 from pathlib import Path
 
+import jinja2
+
+from . import __version__
 from .errors import UsageError
 from .rubric import Rubric
 
-SETUP = """#!/usr/bin/env bash
-# Gradescope runs this once, as root, when it builds the autograder image.
-set -euo pipefail
-cd /autograder/source
-apt-get update -qq && apt-get install -y -qq python3 python3-pip python3-venv >/dev/null
-python3 -m venv /autograder/venv
-/autograder/venv/bin/pip install --quiet './grader-src[tensorflow-cpu]'
-mkdir -p /autograder/data
-{data_step}
-"""
+# What --data-url may point at, by the end of its name, and the file setup.sh saves it as:
+# the names the grader's data loader recognises.
+DATA_FILES = {".npz": "cifar10.npz", ".tar.gz": "cifar-10-python.tar.gz",
+              ".tgz": "cifar-10-python.tar.gz"}
 
-RUN = """#!/usr/bin/env bash
-# Gradescope runs this for every submission.
-set -uo pipefail
-ROOT="${{AUTOGRADER_ROOT:-/autograder}}"
-GRADER="${{GRADER_BIN:-$ROOT/venv/bin/grader}}"
-export GRADER_CIFAR10="${{GRADER_CIFAR10:-$ROOT/data/cifar10.npz}}"
-mkdir -p "$ROOT/results/grader"
-sub=$(find "$ROOT/submission" -maxdepth 3 -type f \\( -name '*.ipynb' -o -name '*.py' \\) \\
-      | sort | head -n 1)
-if [ -z "$sub" ]; then
-  echo '{{"score": 0, "output": "No .py or .ipynb file was submitted. Upload your lab file.", "tests": []}}' \\
-    > "$ROOT/results/results.json"
-  exit 0
-fi
-"$GRADER" check "$sub" --rubric "$ROOT/source/rubric.toml" --out "$ROOT/results/grader" \\
-  --format gradescope {quick}
-if [ -f "$ROOT/results/grader/gradescope.json" ]; then
-  cp "$ROOT/results/grader/gradescope.json" "$ROOT/results/results.json"
-else
-  echo '{{"score": 0, "output": "The grader could not grade this submission; your TA has been told.", "tests": []}}' \\
-    > "$ROOT/results/results.json"
-fi
-"""
 
-_DATA_FROM_KERAS = ("/autograder/venv/bin/python -c \"import keras, numpy as np; "
-                    "(a, b), (c, d) = keras.datasets.cifar10.load_data(); "
-                    "np.savez('/autograder/data/cifar10.npz', x_train=a, y_train=b, x_test=c, "
-                    "y_test=d)\"")
+def _data_file(data_url: str | None) -> str:
+    if not data_url:
+        return DATA_FILES[".npz"]
+    path = re.sub(r"[?#].*$", "", data_url).lower()
+    for suffix, name in DATA_FILES.items():
+        if path.endswith(suffix):
+            return name
+    raise UsageError(f"--data-url must name an .npz or the official cifar-10-python.tar.gz "
+                     f"(.tar.gz, .tgz). Received: {data_url}",
+                     hint="Point it at a file whose name ends in .npz or .tar.gz.")
+
+
+def _templates() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.PackageLoader("grader", "templates/gradescope"),
+                             keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
+                             undefined=jinja2.StrictUndefined)
+    env.filters["shell"] = shlex.quote
+    env.filters["toml"] = json.dumps  # a JSON string is a valid TOML basic string
+    return env
+
+
+def _requirements() -> tuple[list[str], dict[str, list[str]]]:
+    """The installed grader's dependencies and its extras (less the test extra)."""
+    plain, extras = [], {}
+    for req in importlib.metadata.requires("grader") or []:
+        m = re.match(r'^(.*?);\s*extra\s*==\s*"([^"]+)"\s*$', req)
+        if m:
+            if m.group(2) != "test":
+                extras.setdefault(m.group(2), []).append(m.group(1).strip())
+        else:
+            plain.append(req)
+    return plain, extras
+
+
+def _data_dir(name: str) -> Path:
+    """A data folder of the package: inside it when installed, at the top of a checkout."""
+    package = Path(__file__).resolve().parent
+    inside = package / name
+    if inside.is_dir():
+        return inside
+    return package.parent / {"rubrics": "rubrics", "references": "reference/results"}[name]
 
 
 def write_bundle(output: str | Path, rubric: Rubric, data_url: str | None = None,
@@ -60,27 +77,30 @@ def write_bundle(output: str | Path, rubric: Rubric, data_url: str | None = None
     output = Path(output)
     if output.suffix != ".zip":
         raise UsageError(f"The bundle is a .zip file. Received: {output.name}")
-    src = Path(__file__).resolve().parent
-    root = src.parent
-    if data_url:
-        data_step = (f"curl -fsSL {shlex.quote(data_url)} -o /autograder/data/cifar10.npz")
-    else:
-        data_step = _DATA_FROM_KERAS
+    data_file = _data_file(data_url)
+    env = _templates()
+    plain, extras = _requirements()
+    package = Path(__file__).resolve().parent
     with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as z:
-        def add(name: str, text: str, mode: int = 0o644):
+        def add(name: str, data: str | bytes, mode: int = 0o644):
             info = zipfile.ZipInfo(name)
             info.external_attr = (0o100000 | mode) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
-            z.writestr(info, text)
+            z.writestr(info, data)
 
-        add("setup.sh", SETUP.format(data_step=data_step), 0o755)
-        add("run_autograder", RUN.format(quick="--quick" if quick else ""), 0o755)
+        add("setup.sh", env.get_template("setup.sh.j2").render(
+            data_url=data_url, data_file=data_file), 0o755)
+        add("run_autograder", env.get_template("run_autograder.j2").render(
+            data_file=data_file, quick=quick), 0o755)
         add("rubric.toml", Path(rubric.path).read_text())
-        for f in sorted(src.rglob("*")):
-            if f.is_file() and "__pycache__" not in f.parts:
-                add(f"grader-src/grader/{f.relative_to(src)}", f.read_text())
-        for extra in ("pyproject.toml", "README.md"):
-            add(f"grader-src/{extra}", (root / extra).read_text())
-        for f in sorted((root / "rubrics").glob("*.toml")):
-            add(f"grader-src/rubrics/{f.name}", f.read_text())
+        for f in sorted(package.rglob("*")):
+            rel = f.relative_to(package)
+            if f.is_file() and "__pycache__" not in rel.parts and \
+                    rel.parts[0] not in ("rubrics", "references"):
+                add(f"grader-src/grader/{rel.as_posix()}", f.read_bytes())
+        for name, pattern in (("rubrics", "*.toml"), ("references", "*.json")):
+            for f in sorted(_data_dir(name).glob(pattern)):
+                add(f"grader-src/grader/{name}/{f.name}", f.read_bytes())
+        add("grader-src/pyproject.toml", env.get_template("pyproject.toml.j2").render(
+            version=__version__, dependencies=plain, extras=extras))
     return output

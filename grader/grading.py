@@ -83,8 +83,9 @@ class _Session:
     """One child and the submission imported into it; restarted after a crash or timeout."""
 
     def __init__(self, submission: Submission, rubric: Rubric, workroot: Path,
-                 limits: SandboxLimits):
+                 limits: SandboxLimits, bundle: Path | None = None):
         self.limits = limits
+        self.bundle = bundle
         self.submission = submission
         self.rubric = rubric
         self.workroot = workroot
@@ -101,7 +102,7 @@ class _Session:
         self.starts += 1
         workdir = self.workroot / f"child-{self.starts}"
         workdir.mkdir()
-        self.child = Child(workdir, self.limits)
+        self.child = Child(workdir, self.limits, self.bundle)
         hello = self.child.wait_for("hello", self.rubric.limits.import_timeout_s)
         if isinstance(hello, Ended):
             tail = self.child.output.text().strip().splitlines()[-5:]
@@ -111,8 +112,7 @@ class _Session:
                                    "import in this Python: python -c 'import keras'.")
         self.hello = hello
         self.child.send({"op": "import",
-                         "path": str(self.submission.module_path(self.workroot)),
-                         "search_path": str(self.submission.path.parent)})
+                         "path": str(self.submission.module_path(workdir))})
         imported = self.child.wait_for("imported", self.rubric.limits.import_timeout_s)
         if isinstance(imported, Ended):
             self.imported = None
@@ -124,6 +124,19 @@ class _Session:
         if self.child is not None:
             self.child.close()
             self.child = None
+
+
+def _sandbox_record(session: _Session) -> dict:
+    """What actually confined the child: what the parent chose, as the child reports it."""
+    chosen = session.limits.confinement
+    reported = session.hello.get("sandbox") or {}
+    why = chosen.why if chosen else "no sandbox was chosen"
+    if reported.get("problem"):
+        why += f"; but {reported['problem']}"
+    out = {"kind": reported.get("kind", "none"), "why": why}
+    if reported.get("landlock"):
+        out["landlock"] = reported["landlock"]
+    return out
 
 
 def _import_failure(imported, sub: Submission, limit: float) -> tuple[str, dict | None]:
@@ -149,7 +162,8 @@ def check(submission: str | Path, *, data: str | Path | None = None,
           resume: bool = False, reference: str | Path | None = None,
           data_cache: Path | None = None, seeds: int = 1,
           submission_timeout_s: float | None = None, gpu: str | None = None,
-          gpu_shared: bool = False, mixed_precision: str | None = None) -> Results:
+          gpu_shared: bool = False, mixed_precision: str | None = None,
+          sandbox: str = "auto") -> Results:
     """Grade one submission and return its results (also written to ``out``/results.json).
 
     ``task_timeout_s`` and ``memory_mb`` override the rubric's limits; ``resume``
@@ -167,6 +181,8 @@ def check(submission: str | Path, *, data: str | Path | None = None,
     ``mixed_precision`` ("mixed_float16" or "mixed_bfloat16") builds and trains every model
     under that keras dtype policy: an opt-in, since it changes the numbers; recorded in the
     results, and such runs are not compared with a float32 reference.
+    ``sandbox`` ("auto", "bubblewrap", "landlock" or "none") picks how the child is
+    confined (``confine.py``); "auto" takes the best this machine allows.
     """
     if mixed_precision not in MIXED_PRECISION:
         raise UsageError(f"mixed_precision must be one of "
@@ -182,10 +198,19 @@ def check(submission: str | Path, *, data: str | Path | None = None,
                          f"{submission_timeout_s}")
     if memory_mb is not None and memory_mb < 256:
         raise UsageError(f"The memory limit must be at least 256 MiB. Received: {memory_mb}")
+    from . import confine
+    if sandbox not in ("auto", *confine.KINDS):
+        raise UsageError(f"sandbox must be one of auto, {', '.join(confine.KINDS)}. "
+                         f"Received: {sandbox!r}")
+    confinement = confine.detect(sandbox)
+    if sandbox not in ("auto", "none") and confinement.kind != sandbox:
+        raise UsageError(f"--sandbox {sandbox} was asked for, but {confinement.why}.",
+                         hint="Run `grader doctor` to see what protects this machine, or "
+                              "choose --sandbox auto.")
     limits = SandboxLimits(memory_mb=memory_mb or rubric.limits.memory_mb,
                            max_file_mb=rubric.limits.max_file_mb,
                            block_network=rubric.limits.block_network, gpu=gpu,
-                           gpu_shared=gpu_shared)
+                           gpu_shared=gpu_shared, confinement=confinement)
     sub = load_submission(submission)
     selected = select_tasks(rubric, tasks)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
@@ -229,7 +254,7 @@ def check(submission: str | Path, *, data: str | Path | None = None,
         tmp = Path(tmp)
         bundle = shared_bundle(split, data_cache, dataset.fingerprint, quick) \
             if data_cache is not None else write_bundle(split, tmp / "data")
-        session = _Session(sub, rubric, tmp, limits)
+        session = _Session(sub, rubric, tmp, limits, bundle)
         try:
             _grade_tasks(session, rubric, selected, results, bundle, (split.x_test, y_test),
                          seed, quick, steps_per_execution, reporter, save, task_timeout_s, done,
@@ -240,8 +265,20 @@ def check(submission: str | Path, *, data: str | Path | None = None,
     for comp in rubric.comparisons:
         if comp.task in by_id and comp.baseline in by_id:
             results.comparisons.append(checks.compare(comp, by_id, quick))
+    from .errors import ResultsError
     from .reference import comparison, default_path, load_reference
-    for tid, comp in comparison(results, load_reference(reference or default_path(rubric))).items():
+    ref_path = Path(reference) if reference else default_path(rubric)
+    try:
+        ref = load_reference(ref_path)
+    except ResultsError as exc:
+        ref = None
+        results.notes.append(Finding("reference", False, f"{exc.message} No task is compared "
+                                     f"with the reference solutions.", severity="warning"))
+    if ref is None and reference and not ref_path.exists():
+        results.notes.append(Finding("reference", False, f"The reference file {reference} "
+                                     f"does not exist: no task is compared with the reference "
+                                     f"solutions.", severity="warning"))
+    for tid, comp in comparison(results, ref).items():
         results.task(tid).reference = comp
     results.finished_at = _now()
     save()
@@ -257,6 +294,7 @@ def _grade_tasks(session: _Session, rubric: Rubric, selected: list[Task], result
     deadline = time.monotonic() + submission_timeout_s
     x_test, y_test = test
     descriptions: dict[str, dict] = {}
+    noted = False
     for task in selected:
         if task.id in done:
             results.tasks.append(done[task.id])
@@ -281,7 +319,14 @@ def _grade_tasks(session: _Session, rubric: Rubric, selected: list[Task], result
             results.environment.update(device=session.hello["device"],
                                        versions=session.hello["versions"],
                                        determinism=session.hello["determinism"],
-                                       network_blocked=session.hello["network_blocked"])
+                                       network_blocked=session.hello["network_blocked"],
+                                       sandbox=_sandbox_record(session))
+            if results.environment["sandbox"]["kind"] == "none":
+                results.notes.append(Finding(
+                    "sandbox", False, "Graded WITHOUT a sandbox: the student's code could "
+                    "read any file this user can read. " + results.environment["sandbox"]["why"]
+                    + ". Install bubblewrap, or run on Linux 5.13+ (Landlock); `grader "
+                    "doctor` says what is missing.", severity="warning"))
         if isinstance(imported, Ended) or not imported.get("ok"):
             result.reason, result.error = _import_failure(imported, session.submission,
                                                           rubric.limits.import_timeout_s)
@@ -290,8 +335,9 @@ def _grade_tasks(session: _Session, rubric: Rubric, selected: list[Task], result
             reporter.task_finished(result)
             save()
             continue
-        if not results.notes:
-            results.notes = training_table_findings(imported.get("training"), rubric) + [
+        if not noted:  # once per run: notes on the submission as a whole
+            noted = True
+            results.notes += training_table_findings(imported.get("training"), rubric) + [
                 Finding("notebook", False, unresolved_message(u), severity="warning")
                 for u in (session.submission.notebook.unresolved
                           if session.submission.notebook else [])]
@@ -324,6 +370,7 @@ def _grade_tasks(session: _Session, rubric: Rubric, selected: list[Task], result
                    "optimizer": rubric.training.optimizer, "loss": rubric.training.loss,
                    "epochs": epochs, "batch_size": batch_size, "data": str(bundle),
                    "train": trainable, "steps_per_execution": steps_per_execution,
+                   "recheck": not quick,
                    "dtype_policy": results.environment["dtype_policy"]}
         result.findings = found
 
@@ -331,14 +378,17 @@ def _grade_tasks(session: _Session, rubric: Rubric, selected: list[Task], result
             descriptions[task.id] = result.description = desc
             result.params_total = desc.get("params_total")
             result.params_trainable = desc.get("params_trainable")
-            result.findings += _structure(task, rubric, desc, descriptions)
+            result.findings += _structure(task, rubric, desc, descriptions,
+                                          imported.get("training"))
             return all(f.ok or f.severity != "error" for f in result.findings)
 
+        mark = session.child.output.total
         described, reply = _run_task(session, request, timeout, reporter, train_if)
         stage = "training" if described else "building the model"
         if described is None and isinstance(reply, dict) and reply.get("description"):
             descriptions[task.id] = reply["description"]
-            result.findings += _structure(task, rubric, reply["description"], descriptions)
+            result.findings += _structure(task, rubric, reply["description"], descriptions,
+                                          imported.get("training"))
         if isinstance(reply, Ended) and reply.reason == "protocol":
             result.reason = f"{task.function}: the process running the submission {reply.message}."
             result.output_tail = session.child.output.text()[-4000:]
@@ -355,7 +405,9 @@ def _grade_tasks(session: _Session, rubric: Rubric, selected: list[Task], result
             _apply_reply(task, rubric, result, reply, y_test, quick, session.submission, x_test)
             if result.test_accuracy is not None:
                 _more_seeds(session, task, rubric, request, result, seeds, y_test, timeout,
-                            reporter)
+                            reporter, deadline)
+        if not result.output_tail and session.child is not None:
+            result.output_tail = session.child.output.text(since=mark)[-4000:]
         checks.decide(task, result, quick)
         reporter.task_finished(result)
         save()
@@ -386,7 +438,8 @@ def _describe_only(session: _Session, rubric: Rubric, task: Task, seed: int) -> 
         return {}
     session.child.send({"op": "task", "task": task.id, "function": task.function, "seed": seed,
                         "input_shape": list(rubric.input_shape),
-                        "num_classes": rubric.num_classes, "train": False})
+                        "num_classes": rubric.num_classes, "train": False,
+                        "optimizer": rubric.training.optimizer, "loss": rubric.training.loss})
     reply = session.child.wait_for("result", rubric.limits.import_timeout_s, task=task.id)
     if isinstance(reply, Ended):
         session.close()
@@ -398,9 +451,16 @@ _STAGES = {"build": "building the model", "describe": "inspecting the model",
            "compile": "compiling the model", "train": "training", "predict": "predicting"}
 
 
-def _structure(task: Task, rubric: Rubric, desc: dict, descriptions: dict) -> list[Finding]:
+def _structure(task: Task, rubric: Rubric, desc: dict, descriptions: dict,
+               training) -> list[Finding]:
+    def settings(t: Task) -> dict:
+        epochs, batch_size, _ = training_settings(t, rubric, training)
+        return {"epochs": epochs, "batch_size": batch_size}
+
+    other = rubric.task(task.same_as) if task.same_as else None
     return checks.structure_findings(task, rubric, desc, _default_compile(desc, rubric),
-                                     descriptions.get(task.same_as))
+                                     descriptions.get(task.same_as), settings(task),
+                                     settings(other) if other else None)
 
 
 def _where(err: dict, sub: Submission) -> str:
@@ -436,6 +496,11 @@ def _apply_reply(task: Task, rubric: Rubric, result: TaskResult, reply: dict,
             "builder", True, f"{task.function} did more than build the model: "
             f"{'; '.join(events)}. Weights set in the builder do not count: the grader "
             f"re-initialises every model and trains it under the budget.", severity="warning"))
+    for part, what in (reply.get("reinit") or {}).items():
+        if what != "fresh":
+            result.findings.append(Finding(
+                "reinitialise", False, f"Before training, the grader gives every model fresh "
+                f"weights and a fresh optimizer; here the {part} {what}.", severity="warning"))
     writes = reply.get("builder_writes") or []
     if writes:
         result.findings.append(Finding(
@@ -476,8 +541,27 @@ def _apply_reply(task: Task, rubric: Rubric, result: TaskResult, reply: dict,
     acc, cm, per_class = checks.accuracy_and_confusion(preds, y_test, rubric.num_classes)
     result.confusion_matrix, result.per_class_accuracy = cm, per_class
     result.misclassified = most_confident_mistakes(preds, y_test, x_test, rubric.class_names)
-    if not quick:
-        result.test_accuracy = acc
+    if quick:
+        return
+    result.test_accuracy = acc
+    result.reinit_agreement = _reinit_agreement(reply, preds, rubric.num_classes)
+    result.findings += checks.review_findings(result, rubric, len(y_test))
+
+
+def _reinit_agreement(reply: dict, preds: np.ndarray, num_classes: int) -> float | None:
+    """Share of the first test images on which the trained model and the same model
+    re-initialised (the child's recheck) predict the same class."""
+    if "predictions_reinit" not in reply:
+        return None
+    try:
+        again = np.load(reply["predictions_reinit"], allow_pickle=False)
+    except (OSError, ValueError):
+        return 1.0  # the recheck was tampered with: treat as unchanged, for review
+    n = len(again) if isinstance(again, np.ndarray) and again.ndim == 2 else 0
+    if not n or n > len(preds) or again.shape[1] != num_classes or \
+            not np.isfinite(again).all():
+        return 1.0
+    return float((again.argmax(axis=1) == preds[:n].argmax(axis=1)).mean())
 
 
 def _predictions(reply: dict, n: int, num_classes: int):
@@ -492,8 +576,13 @@ def _predictions(reply: dict, n: int, num_classes: int):
 
 def _more_seeds(session: _Session, task: Task, rubric: Rubric, request: dict,
                 result: TaskResult, seeds: int, y_test: np.ndarray, timeout: float,
-                reporter: Reporter) -> None:
-    """Re-train with further seeds when asked, or when the first run is borderline."""
+                reporter: Reporter, deadline: float) -> None:
+    """Re-train with further seeds when asked, or when the first run is borderline.
+
+    Every seed counts: one that ends in NaN, crashes, times out or cannot start before the
+    submission's time limit is a failed run (0% in the mean, named in the reason), so an
+    unstable model is not judged on its lucky seeds.  The curves and confusion matrix stay
+    those of the first seed (``shown_seed``)."""
     import statistics
 
     wanted = seeds
@@ -501,20 +590,30 @@ def _more_seeds(session: _Session, task: Task, rubric: Rubric, request: dict,
     if task.threshold is not None and abs(result.test_accuracy - task.threshold) <= band:
         result.borderline = True
         wanted = max(wanted, rubric.fairness.borderline_seeds)
+    result.shown_seed = request["seed"]
     result.runs = [{"seed": request["seed"], "test_accuracy": result.test_accuracy,
                     "train_s": result.timings.get("train_s"), "epochs_run": result.epochs_run}]
     for i in range(1, wanted):
         seed = request["seed"] + i
+        left = deadline - time.monotonic()
+        if left < 1.0:
+            result.runs.append({"seed": seed, "error": "not run: the submission's time limit "
+                                                       "was used up"})
+            continue
         imported = session.ensure()
         if isinstance(imported, Ended) or not imported.get("ok"):
             result.runs.append({"seed": seed, "error": "the submission could not be imported"})
             continue
         reporter.task_started(task, request["epochs"])
-        _, reply = _run_task(session, {**request, "seed": seed}, timeout, reporter,
+        _, reply = _run_task(session, {**request, "seed": seed}, min(timeout, left), reporter,
                              lambda desc: True)
         if isinstance(reply, Ended):
             result.runs.append({"seed": seed, "error": reply.message})
             session.close()
+            continue
+        if reply.get("nan"):
+            result.runs.append({"seed": seed, "error": f"the loss became NaN at epoch "
+                                                       f"{reply['nan'].get('epoch')}"})
             continue
         preds, problem = _predictions(reply, len(y_test), rubric.num_classes) \
             if reply.get("ok") else (None, (reply.get("error") or {}).get("message"))
@@ -525,7 +624,7 @@ def _more_seeds(session: _Session, task: Task, rubric: Rubric, request: dict,
         result.runs.append({"seed": seed, "test_accuracy": acc,
                             "train_s": (reply.get("timings") or {}).get("train_s"),
                             "epochs_run": reply.get("epochs_run")})
-    accs = [r["test_accuracy"] for r in result.runs if "test_accuracy" in r]
+    accs = [r.get("test_accuracy", 0.0) for r in result.runs]
     result.test_accuracy = statistics.fmean(accs)
     result.test_accuracy_std = statistics.stdev(accs) if len(accs) > 1 else None
 

@@ -117,16 +117,21 @@ def message_problem(msg: dict, workdir: str, task: str | None = None) -> str | N
             return "the NaN report is malformed"
         if msg.get("epochs_run") is not None and not isinstance(msg["epochs_run"], int):
             return "the epoch count is malformed"
+        reinit = msg.get("reinit")
+        if reinit is not None and not (isinstance(reinit, dict) and all(
+                isinstance(k, str) and isinstance(v, str) for k, v in reinit.items())):
+            return "the re-initialisation report is malformed"
         for key in ("builder_events", "builder_writes"):
             if not isinstance(msg.get(key, []), list) or not all(
                     isinstance(x, str) for x in msg.get(key, [])):
                 return f"{key} is malformed"
-        if "predictions" in msg:
-            path = msg["predictions"]
-            real = os.path.realpath(path) if isinstance(path, str) else ""
-            if not real.startswith(os.path.realpath(workdir) + os.sep) or \
-                    not os.path.isfile(real):
-                return "the predictions file is not in the submission's working folder"
+        for key in ("predictions", "predictions_reinit"):
+            if key in msg:
+                path = msg[key]
+                real = os.path.realpath(path) if isinstance(path, str) else ""
+                if not real.startswith(os.path.realpath(workdir) + os.sep) or \
+                        not os.path.isfile(real):
+                    return "the predictions file is not in the submission's working folder"
         err = msg.get("error")
         if err is not None and not (isinstance(err, dict) and isinstance(err.get("type"), str)
                                     and isinstance(err.get("message"), str)
@@ -155,8 +160,11 @@ def message_problem(msg: dict, workdir: str, task: str | None = None) -> str | N
             return "a progress message is malformed"
         return None
     if ev == "hello":
+        sandbox = msg.get("sandbox")
         if not (isinstance(msg.get("device"), dict) and isinstance(msg.get("versions"), dict)
                 and isinstance(msg.get("determinism"), bool)
-                and isinstance(msg.get("network_blocked"), bool)):
+                and isinstance(msg.get("network_blocked"), bool)
+                and isinstance(sandbox, dict) and sandbox.get("kind") in
+                ("bubblewrap", "landlock", "none")):
             return "the start-up message is malformed"
     return None

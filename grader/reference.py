@@ -20,9 +20,15 @@ REFERENCE_SCHEMA = 1
 
 
 def default_path(rubric) -> Path:
-    """``reference/results/<dataset>.json`` beside the rubric's folder."""
-    return Path(rubric.path).resolve().parent.parent / "reference" / "results" / \
+    """``reference/results/<dataset>.json`` beside the rubric's folder (a source checkout, or
+    a course's own rubric and references), else the file shipped inside the package
+    (``grader.references``), so that a pip-installed grader compares too."""
+    beside = Path(rubric.path).resolve().parent.parent / "reference" / "results" / \
         f"{rubric.dataset}.json"
+    if beside.is_file():
+        return beside
+    from importlib.resources import files
+    return Path(str(files("grader") / "references" / f"{rubric.dataset}.json"))
 
 
 def task_signature(task) -> str:
@@ -101,13 +107,25 @@ def save_reference(ref: dict, path: Path) -> None:
 
 
 def load_reference(path: Path) -> dict | None:
-    import json
-
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
+    """The reference file at ``path``; None when there is none.  A file that exists but
+    cannot be used raises ResultsError: the caller says so rather than comparing nothing
+    in silence."""
+    path = Path(path)
+    if not path.is_file():
         return None
-    return data if data.get("reference_schema") == REFERENCE_SCHEMA else None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ResultsError(f"The reference file {path} cannot be read: {exc}",
+                           hint="Restore it from the repository, or re-measure with "
+                                "`grader reference`.") from None
+    if not isinstance(data, dict) or data.get("reference_schema") != REFERENCE_SCHEMA or \
+            not isinstance(data.get("tasks"), dict):
+        got = data.get("reference_schema") if isinstance(data, dict) else type(data).__name__
+        raise ResultsError(f"{path} is not a reference file of schema {REFERENCE_SCHEMA}. "
+                           f"Received: reference_schema={got!r}",
+                           hint="Re-measure with `grader reference`.")
+    return data
 
 
 def _backend(d: dict) -> str | None:
@@ -119,16 +137,30 @@ def _dtype_policy(d: dict) -> str:
     return (d.get("environment") or {}).get("dtype_policy") or "float32"
 
 
+def _identity(data: dict) -> tuple:
+    """What makes two copies of a dataset the same dataset: its size and split.  Copies with
+    other pixels (the official archive, a JPEG re-encoding) share it; a subset does not."""
+    return (data.get("n_train"), data.get("n_test"), data.get("validation_fraction"),
+            data.get("split_seed"))
+
+
+def _identity_text(data: dict) -> str:
+    return (f"{data.get('n_train')} training and {data.get('n_test')} test images, validation "
+            f"fraction {data.get('validation_fraction')}")
+
+
 def comparison(results: Results, ref: dict | None) -> dict[str, dict]:
-    """Per task: how this run compares with the reference, or why it cannot."""
+    """Per task: how this run compares with the reference, or why it cannot.  The
+    comparison is feedback, never a verdict; on another copy of the same dataset (another
+    fingerprint) it is made with a caveat."""
     if ref is None:
         return {}
     why = None
     if ref["rubric"].get("id") != results.rubric.get("id"):
         why = f"the reference was measured for rubric {ref['rubric'].get('id')!r}"
-    elif ref["data"].get("fingerprint") != results.data.get("fingerprint"):
-        why = (f"the reference was measured on other data (fingerprint "
-               f"{ref['data'].get('fingerprint')}, this run {results.data.get('fingerprint')})")
+    elif _identity(ref["data"]) != _identity(results.data):
+        why = (f"the reference was measured on other data ({_identity_text(ref['data'])}; "
+               f"this run: {_identity_text(results.data)})")
     elif _backend(ref) and _backend(vars(results)) and _backend(ref) != _backend(vars(results)):
         why = (f"the reference was trained on the {_backend(ref)} backend and this run on "
                f"{_backend(vars(results))}; the same model trains differently on each")
@@ -145,9 +177,15 @@ def comparison(results: Results, ref: dict | None) -> dict[str, dict]:
                          "why": why or "the reference file has no measured runs of this task"}
             continue
         c = {"comparable": True, "test_accuracy_mean": r["test_accuracy_mean"],
+             "fingerprint": ref["data"].get("fingerprint"),
              "test_accuracy_std": r["test_accuracy_std"], "n": r["n"],
              "params_total": r["params_total"], "epochs": r["epochs"],
              "train_s_mean": r["train_s_mean"], "val_accuracy": r["val_accuracy_mean"]}
+        if ref["data"].get("fingerprint") != results.data.get("fingerprint"):
+            c["caveat"] = (f"the reference was measured on another copy of this dataset "
+                           f"(fingerprint {ref['data'].get('fingerprint')}, this run "
+                           f"{results.data.get('fingerprint')}): pixel values may differ, so "
+                           f"read differences under about a point as noise")
         if t.test_accuracy is not None:
             c["accuracy_diff_points"] = 100 * (t.test_accuracy - r["test_accuracy_mean"])
         if t.params_total and r["params_total"]:

@@ -14,7 +14,7 @@ import jinja2
 
 from . import plots
 from .feedback import feedback, last_value as _last
-from .results import Results, TaskResult, load_results
+from .results import CHECKED, PASSED, Results, TaskResult, load_results, percent
 
 REPORT_FILE = "report.html"
 
@@ -24,6 +24,7 @@ def _env() -> jinja2.Environment:
                              autoescape=jinja2.select_autoescape(["html", "j2"]),
                              trim_blocks=True, lstrip_blocks=True)
     env.filters["pct"] = lambda v, d=1: "-" if v is None else f"{100 * v:.{d}f}%"
+    env.filters["threshold"] = percent
     env.filters["num"] = lambda v: "-" if v is None else f"{v:,}"
     env.filters["secs"] = lambda v: "-" if v is None else (
         f"{v:.0f} s" if v < 120 else f"{v / 60:.1f} min")
@@ -91,14 +92,15 @@ def _sections(results: Results) -> list[dict]:
 
 
 def render_report(results: Results) -> str:
-    passed = sum(t.status == "passed" for t in results.tasks)
+    passed = sum(t.status == PASSED for t in results.tasks)
+    checked = sum(t.status == CHECKED for t in results.tasks)
     when = results.finished_at or results.started_at
     try:
         when = _dt.datetime.fromisoformat(when).strftime("%Y-%m-%d %H:%M UTC")
     except (TypeError, ValueError):
         pass
     return _env().get_template("report.html.j2").render(
-        r=results, sections=_sections(results), passed=passed, graded_at=when)
+        r=results, sections=_sections(results), passed=passed, checked=checked, graded_at=when)
 
 
 def write_report(results: Results | str | Path, path: str | Path) -> Path:

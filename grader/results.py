@@ -17,6 +17,24 @@ from .errors import ResultsError
 
 SCHEMA_VERSION = 1
 PASSED, FAILED, ERROR, SKIPPED = "passed", "failed", "error", "skipped"
+# A quick run's verdict for a task that builds, passes the structure checks and trains:
+# never "passed", and never points, so a pre-check cannot be mistaken for a grade.
+CHECKED = "checked"
+# A task that would pass but shows signs of an answer that did not come from training
+# (checks.REVIEW findings): zero points until a TA has looked.
+HELD = "held"
+# Statuses that do not make a run fail (exit code 0).
+OK_STATUSES = (PASSED, CHECKED, SKIPPED)
+
+
+def percent(value: float | None, digits: int | None = None) -> str:
+    """A share as a percentage: with ``digits`` decimals, or else exactly as written in
+    the rubric (0.62 -> "62%", 0.625 -> "62.5%"), never rounded across a threshold."""
+    if value is None:
+        return "-"
+    if digits is not None:
+        return f"{100 * value:.{digits}f}%"
+    return f"{round(100 * value, 6):g}%"
 
 
 @dataclass
@@ -62,6 +80,10 @@ class TaskResult:
     runs: list[dict] = field(default_factory=list)  # one per seed when several were trained
     test_accuracy_std: float | None = None
     borderline: bool = False
+    shown_seed: int | None = None  # the seed whose curves and confusion matrix are shown
+    # Share of test images on which the trained model and a freshly re-initialised copy
+    # predict the same class (near chance for a model whose answers come from its weights).
+    reinit_agreement: float | None = None
 
 
 @dataclass
@@ -94,17 +116,26 @@ class Results:
     schema_version: int = SCHEMA_VERSION
 
     @property
-    def points(self) -> float:
+    def graded(self) -> bool:
+        """False for a quick run: a pre-check, with no points anywhere."""
+        return self.mode == "full"
+
+    @property
+    def points(self) -> float | None:
+        if not self.graded:
+            return None
         return sum(t.points for t in self.tasks) + sum(c.points for c in self.comparisons)
 
     @property
-    def max_points(self) -> float:
+    def max_points(self) -> float | None:
+        if not self.graded:
+            return None
         return sum(t.max_points for t in self.tasks) + sum(c.max_points for c in self.comparisons)
 
     @property
     def passed(self) -> bool:
-        graded = [t for t in self.tasks if t.status != SKIPPED] + list(self.comparisons)
-        return all(x.status in (PASSED, SKIPPED) for x in graded)
+        """Nothing failed or errored (in a quick run: every task was checked)."""
+        return all(x.status in OK_STATUSES for x in [*self.tasks, *self.comparisons])
 
     def task(self, task_id: str) -> TaskResult | None:
         return next((t for t in self.tasks if t.id == task_id), None)

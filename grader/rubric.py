@@ -69,6 +69,11 @@ class Fairness:
 
     borderline_band: float = 0.01
     borderline_seeds: int = 3
+    # Held for review (zero points until a TA looks): a test accuracy more than review_gap
+    # above the best validation accuracy, or test predictions that agree with those of the
+    # same model re-initialised on at least review_agreement of the images.
+    review_gap: float = 0.05
+    review_agreement: float = 0.9
 
 
 @dataclass(frozen=True)
@@ -296,6 +301,9 @@ def _check_consistency(r: Rubric, where: str) -> None:
             f"memory_mb={r.limits.memory_mb}, max_file_mb={r.limits.max_file_mb}")
     if not 0 <= r.fairness.borderline_band < 1 or r.fairness.borderline_seeds < 1:
         bad("[fairness] needs 0 <= borderline_band < 1 and borderline_seeds >= 1. Received: "
+            f"{r.fairness}")
+    if not 0 < r.fairness.review_gap < 1 or not 0 < r.fairness.review_agreement <= 1:
+        bad("[fairness] needs 0 < review_gap < 1 and 0 < review_agreement <= 1. Received: "
             f"{r.fairness}")
     ids = r.task_ids
     functions = [t.function for t in r.tasks]

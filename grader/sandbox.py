@@ -14,14 +14,17 @@ stdout and stderr are captured with a bound, so a submission that prints
 without end cannot fill memory.  Processes it starts are found afterwards by a
 marker in their environment and killed with it.
 
-This is not a container: see the README's security section.
+What it may see of the filesystem is decided by ``confine.py``: under bubblewrap
+the child is started inside its own namespaces; under Landlock the child restricts
+itself before it imports the student's code.  No ``preexec_fn``: the parent may run
+threads (batch grading), where forking into Python code is unsafe, so the child's
+limits are set by the child itself (``worker.setup``) or by bubblewrap.
 """
 from __future__ import annotations
 
 import collections
-import ctypes
+import json
 import os
-import resource
 import select
 import signal
 import subprocess
@@ -32,12 +35,10 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import protocol
+from . import confine, protocol
 
 OUTPUT_TAIL_BYTES = 64 * 1024
 MARKER = "GRADER_SANDBOX_ID"
-_CLONE_NEWNET, _CLONE_NEWUSER = 0x40000000, 0x10000000
-_PR_SET_PDEATHSIG = 1
 # Variables the child may inherit: what Python, keras and the accelerators need.
 # Everything else (tokens, cloud credentials, SSH agents, the data path) stays behind.
 _ENV_KEEP = ("PATH", "LANG", "LC_ALL", "TZ", "KERAS_BACKEND",
@@ -58,6 +59,8 @@ class SandboxLimits:
     gpu: str | None = None
     # Several children on that GPU at once: they allocate memory as they need it.
     gpu_shared: bool = False
+    # How the child is confined (confine.detect()); None: process isolation only.
+    confinement: confine.Confinement | None = None
 
 
 def child_env(workdir: Path, marker: str, gpu: str | None = None,
@@ -84,22 +87,6 @@ def child_env(workdir: Path, marker: str, gpu: str | None = None,
                TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
     env[MARKER] = marker
     return env
-
-
-def _preexec(limits: SandboxLimits):
-    """Runs in the forked child before exec: new network namespace and file-size cap."""
-    def setup():
-        mb = limits.max_file_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_FSIZE, (mb, mb))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        if sys.platform.startswith("linux"):
-            libc = ctypes.CDLL(None, use_errno=True)
-            # Die with the grader: a killed grader must not leave a child training for hours.
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        if limits.block_network and sys.platform.startswith("linux"):
-            if libc.unshare(_CLONE_NEWNET) != 0:
-                libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNET)  # unprivileged fallback
-    return setup
 
 
 @dataclass
@@ -129,9 +116,12 @@ class _Tail:
             while self.size - len(self.chunks[0]) >= self.limit:
                 self.size -= len(self.chunks.popleft())
 
-    def text(self) -> str:
+    def text(self, since: int = 0) -> str:
+        """The kept tail; with ``since`` (an earlier ``total``), only what came after it."""
         with self.lock:
             data = b"".join(self.chunks)[-self.limit:]
+            if since:
+                data = data[-max(self.total - since, 0):] if self.total > since else b""
         return data.decode("utf-8", "replace")
 
 
@@ -168,18 +158,37 @@ def _marked_pids(marker: str) -> list[int]:
     return pids
 
 
+def launch_argv(workdir: Path, limits: SandboxLimits, bundle: Path | None,
+                cmd_fd: int, evt_fd: int) -> list[str]:
+    """The child's command line: the worker, under bubblewrap when that is the sandbox,
+    with its own set-up (limits, network, Landlock rules) as its third argument."""
+    kind = limits.confinement.kind if limits.confinement else "none"
+    from .environment import visible_gpus
+    allow = confine.allow_list(workdir, bundle, bool(limits.gpu) or bool(visible_gpus()))
+    setup = {"max_file_mb": limits.max_file_mb, "sandbox": kind,
+             "block_network": limits.block_network and kind != "bubblewrap",
+             "landlock": allow.to_json() if kind == "landlock" else None,
+             "list_dirs": [str(Path(confine.grader_package()).parent)]}
+    argv = [sys.executable, "-m", "grader.worker", str(cmd_fd), str(evt_fd), json.dumps(setup)]
+    if kind == "bubblewrap":
+        argv = confine.bwrap_argv(allow, workdir, limits.block_network) + argv
+    return argv
+
+
 class Child:
-    def __init__(self, workdir: Path, limits: SandboxLimits = SandboxLimits()):
+    def __init__(self, workdir: Path, limits: SandboxLimits = SandboxLimits(),
+                 bundle: Path | None = None):
         self.workdir = workdir
         self.limits = limits
         self.marker = uuid.uuid4().hex
         cmd_r, self._cmd_w = os.pipe()
         self._evt_r, evt_w = os.pipe()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "grader.worker", str(cmd_r), str(evt_w)],
+            launch_argv(workdir, limits, bundle, cmd_r, evt_w),
             pass_fds=(cmd_r, evt_w), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, cwd=workdir, env=child_env(workdir, self.marker, limits.gpu, limits.gpu_shared),
-            start_new_session=True, preexec_fn=_preexec(limits))
+            stderr=subprocess.STDOUT, cwd=workdir,
+            env=child_env(workdir, self.marker, limits.gpu, limits.gpu_shared),
+            start_new_session=True)
         os.close(cmd_r)
         os.close(evt_w)
         self._reader = protocol.LineReader(self._evt_r)

@@ -6,8 +6,10 @@ defines.
 """
 from __future__ import annotations
 
+import ast
 import difflib
 import hashlib
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,11 +39,23 @@ class Submission:
         return out
 
     def module_path(self, folder: Path) -> Path:
-        """The .py file the child imports: the file itself, or the notebook's extracted code."""
-        if self.notebook is None:
-            return self.path
-        target = folder / f"{self.path.stem}_ipynb.py"
-        target.write_text(self.notebook.source)
+        """Copy what the child imports into its own ``folder`` (the only place of the
+        student's it can see in a sandbox): the file, or the notebook's extracted code, and
+        the modules beside it that the code imports (``from helpers import ...``), but
+        nothing else from the submission's folder, which may hold other students' files."""
+        source = self.notebook.source if self.notebook is not None else \
+            self.path.read_text(encoding="utf-8")
+        name = f"{self.path.stem}_ipynb.py" if self.notebook is not None else self.path.name
+        target = folder / name
+        target.write_text(source, encoding="utf-8")
+        for local in local_imports(source, self.path.parent):
+            dest = folder / local.name
+            if not dest.exists():
+                if local.is_dir():
+                    shutil.copytree(local, dest, ignore=shutil.ignore_patterns(
+                        "__pycache__", ".*"))
+                else:
+                    shutil.copy2(local, dest)
         return target
 
     def where(self, line: int | None) -> str:
@@ -52,6 +66,28 @@ class Submission:
             cell = self.notebook.cell_of(line)
             return f" (cell {cell})" if cell else ""
         return f" (line {line})"
+
+
+def local_imports(source: str, folder: Path) -> list[Path]:
+    """Modules and packages in ``folder`` that ``source`` imports by top-level name."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+    found = []
+    for name in sorted(names):
+        for candidate in (folder / f"{name}.py", folder / name):
+            if candidate.is_file() or (candidate.is_dir() and
+                                       (candidate / "__init__.py").is_file()):
+                found.append(candidate)
+                break
+    return found
 
 
 def load_submission(path: str | Path) -> Submission:

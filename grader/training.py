@@ -16,7 +16,7 @@ import numpy as np
 
 
 def compile_for_grading(model, default_optimizer: str, default_loss: str,
-                        steps_per_execution: int) -> dict:
+                        steps_per_execution: int, num_classes: int = 10) -> dict:
     """Compile with the student's settings when they compiled, else the rubric's defaults."""
     from .describe import describe_loss, describe_optimizer
 
@@ -25,12 +25,64 @@ def compile_for_grading(model, default_optimizer: str, default_loss: str,
         optimizer, loss, jit = model.optimizer, model.loss, getattr(model, "jit_compile", "auto")
     else:
         optimizer, loss, jit = default_optimizer, default_loss, "auto"
+    loss_info = describe_loss(loss)
+    if loss_info["encoding"] == "unsupported":
+        raise ValueError(f"The loss {loss_info['name']!r} is for sequences or embeddings, not "
+                         f"one class score per image, so it cannot train this classifier. Use "
+                         f"'sparse_categorical_crossentropy' (integer labels) or "
+                         f"'categorical_crossentropy' (one-hot labels).")
+    if loss_info["encoding"] == "probe":
+        loss_info["one_hot"], loss_info["encoding_note"] = probe_encoding(loss, num_classes)
     model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"],
                   steps_per_execution=steps_per_execution, jit_compile=jit)
     info = {"compiled_by": "student" if compiled else "grader",
             "optimizer": describe_optimizer(model.optimizer),
-            "loss": describe_loss(loss), "steps_per_execution": steps_per_execution}
+            "loss": loss_info, "steps_per_execution": steps_per_execution}
     return info
+
+
+def probe_encoding(loss, num_classes: int) -> tuple[bool, str]:
+    """Integer or one-hot labels for a custom loss, decided on one batch: the encoding that
+    works is the one under which right predictions cost less than wrong ones.  With the
+    wrong encoding a loss either raises (shapes) or, broadcast, cannot tell them apart.
+    Returns (one_hot, a note for the results); raises ValueError naming each encoding tried
+    and why it failed when none fits."""
+    import keras
+
+    fn = keras.losses.get(loss) if isinstance(loss, str) else loss
+    n = 2 * num_classes
+    y = np.arange(n) % num_classes
+    right = np.full((n, num_classes), 0.1 / max(num_classes - 1, 1), dtype="float32")
+    right[np.arange(n), y] = 0.9
+    wrong = np.roll(right, 1, axis=1)
+    margins, why = {}, {}
+    for name, one_hot in (("integer", False), ("one-hot", True)):
+        target = encode_labels(y, num_classes, one_hot)
+        try:
+            good = float(np.mean(keras.ops.convert_to_numpy(fn(target, right))))
+            bad = float(np.mean(keras.ops.convert_to_numpy(fn(target, wrong))))
+        except Exception as exc:
+            why[name] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+            continue
+        if not (math.isfinite(good) and math.isfinite(bad)):
+            why[name] = "the loss is NaN or infinite"
+        elif good < bad - 1e-6:
+            margins[name] = (bad - good) / max(abs(bad), 1e-6)
+        else:
+            why[name] = (f"right predictions do not cost less than wrong ones "
+                         f"({good:.4g} vs {bad:.4g})")
+    if not margins:
+        raise ValueError("Could not tell which labels the custom loss expects. Tried integer "
+                         "class indices (" + why.get("integer", "?") + ") and one-hot vectors ("
+                         + why.get("one-hot", "?") + "). A loss must take y_true as integer "
+                         "labels of shape (batch,) or one-hot labels of shape (batch, "
+                         f"{num_classes}) and give right predictions a lower loss than wrong "
+                         f"ones.")
+    best = max(margins, key=margins.get)
+    note = f"custom loss: {best} labels, chosen by a one-batch probe"
+    if len(margins) > 1:
+        note += " (both encodings ran; this one separated right from wrong predictions more)"
+    return best == "one-hot", note
 
 
 def encode_labels(y: np.ndarray, num_classes: int, one_hot: bool) -> np.ndarray:

@@ -19,6 +19,7 @@ import traceback
 from . import protocol
 
 MAX_MESSAGE = 1500
+RECHECK_IMAGES = 1000
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _TRACE_LINE = re.compile(r'^\s*(File "|Detected at node|defined at \(most recent call last\)|'
                          r'\[\[\{\{node)')
@@ -117,31 +118,75 @@ def network_blocked() -> bool:
         return False
 
 
-def reinitialise(model):
+def _reinitialise_by_initializers(model) -> list[str]:
+    """Re-draw every variable that a layer keeps beside its initializer (``kernel`` and
+    ``kernel_initializer``, ``moving_mean`` and ``moving_mean_initializer``...).  Returns the
+    paths of the weights this did not reach."""
+    import keras
+
+    done = set()
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        for attr, init in list(vars(layer).items()):
+            if not attr.endswith("_initializer") or init is None:
+                continue
+            var = getattr(layer, attr[:-len("_initializer")], None)
+            if isinstance(var, keras.Variable):
+                var.assign(keras.initializers.get(init)(var.shape, dtype=var.dtype))
+                done.add(id(var))
+    return [getattr(w, "path", w.name) for w in model.weights if id(w) not in done]
+
+
+def reinitialise(model) -> dict:
     """Fresh weights for the architecture: whatever weights the builder set are gone.
 
     The fresh values come from a clone of the model (new layers, new initial
     values) and are copied into the student's own model object, which keeps
-    its class, so an overridden ``train_step`` still runs.  The optimizer is
-    rebuilt from its config: no state from training inside the builder survives.
-    Returns a note when the model cannot be re-initialised, else None.
+    its class, so an overridden ``train_step`` still runs.  Where the model cannot be
+    cloned (a layer without a usable config), every weight that sits beside its
+    initializer is re-drawn from it instead.  The optimizer is rebuilt from its config:
+    no state from training inside the builder survives.
+    Returns what happened: ``weights`` and ``optimizer`` are "fresh", or say why not.
     """
     import keras
 
+    out = {"weights": "fresh", "optimizer": "fresh"}
+    compiled = getattr(model, "compiled", False)
     try:
+        # clone_model also copies the compile settings, which need not serialise; the
+        # optimizer is rebuilt below on its own.
+        model.compiled = False
         fresh = keras.models.clone_model(model)
         model.set_weights(fresh.get_weights())
-    except Exception as exc:  # subclassed models without get_config cannot be cloned
-        return f"could not re-initialise the model ({type(exc).__name__}); trained as returned"
+    except Exception as exc:  # a layer without get_config, a subclassed model
+        try:
+            missed = _reinitialise_by_initializers(model)
+        except Exception as inner:
+            missed = [f"all ({type(inner).__name__})"]
+        if missed:
+            out["weights"] = (f"could not all be re-initialised (cloning failed with "
+                              f"{type(exc).__name__}); these kept the values the builder left: "
+                              f"{', '.join(missed[:8])}" + (" ..." if len(missed) > 8 else ""))
+    finally:
+        model.compiled = compiled
     optimizer = getattr(model, "optimizer", None)
-    if getattr(model, "compiled", False) and getattr(model, "loss", None) is not None:
+    if compiled and getattr(model, "loss", None) is not None:
         try:
             optimizer = type(optimizer).from_config(optimizer.get_config())
-        except Exception:
-            pass
+        except Exception as exc:
+            # The old optimizer's slots (momentum, Adam's moments) would carry over state
+            # from training in the builder: a default optimizer of the same class does not.
+            try:
+                optimizer = type(optimizer)()
+                out["optimizer"] = (f"could not be rebuilt from its config "
+                                    f"({type(exc).__name__}); a {type(optimizer).__name__} with "
+                                    f"default settings was used instead")
+            except Exception:
+                optimizer = "adam"
+                out["optimizer"] = (f"could not be rebuilt ({type(exc).__name__}); Adam with "
+                                    f"default settings was used instead")
         model.compile(optimizer=optimizer, loss=model.loss,
                       jit_compile=getattr(model, "jit_compile", "auto"))
-    return None
+    return out
 
 
 class Worker:
@@ -157,7 +202,7 @@ class Worker:
         protocol.write(self.evt_fd, msg)
 
     # -- commands ---------------------------------------------------------
-    def hello(self) -> None:
+    def hello(self, confinement: dict | None = None) -> None:
         t0 = time.perf_counter()
         import keras  # noqa: F401  (timed: the start-up cost of every child)
         from .environment import backend_info
@@ -171,7 +216,8 @@ class Worker:
             determinism = info["device"]["kind"] == "cpu" or \
                 "xla_gpu_deterministic_ops=true" in os.environ.get("XLA_FLAGS", "")
         self.emit({"ev": "hello", "pid": os.getpid(), "import_s": time.perf_counter() - t0,
-                   "determinism": determinism, "network_blocked": network_blocked(), **info})
+                   "determinism": determinism, "network_blocked": network_blocked(),
+                   "sandbox": confinement or {"kind": "none", "problem": None}, **info})
 
     def import_submission(self, path: str, search_path: str | None = None) -> None:
         self.path = os.path.abspath(path)
@@ -258,7 +304,8 @@ class Worker:
             out["timings"]["build_s"] = time.perf_counter() - t0
             out["stage"] = "describe"
             out["description"] = describe_model(model)
-            out["description"]["compile"] = describe_compile(model)
+            out["description"]["compile"] = describe_compile(model, req.get("optimizer"),
+                                                             req.get("loss"))
             out["builder_events"] = list(self.audit.events)
             out["builder_writes"] = list(self.audit.escapes)
             if req.get("train", True):
@@ -273,11 +320,9 @@ class Worker:
                 out["ok"] = True
                 return
             out["stage"] = "compile"
-            note = reinitialise(model)
-            if note:
-                out["builder_events"].append(note)
+            out["reinit"] = reinitialise(model)
             out["compile"] = compile_for_grading(model, req["optimizer"], req["loss"],
-                                                 req["steps_per_execution"])
+                                                 req["steps_per_execution"], req["num_classes"])
             x_train, y_train, x_val, y_val, x_test = self.data(req["data"])
             one_hot = out["compile"]["loss"]["one_hot"]
             out["stage"] = "train"
@@ -295,6 +340,17 @@ class Worker:
             pred_file = os.path.join(os.getcwd(), f"predictions-{task_id}.npy")
             np.save(pred_file, preds, allow_pickle=False)
             out["predictions"] = pred_file
+            if req.get("recheck"):
+                # The same model with fresh weights, on the first images: its answers must
+                # change, or they never came from the trained weights (the parent compares).
+                out["stage"] = "recheck"
+                reinitialise(model)
+                n = min(len(x_test), RECHECK_IMAGES)
+                again = np.asarray(model.predict(x_test[:n], batch_size=500, verbose=0),
+                                   dtype="float32")
+                again_file = os.path.join(os.getcwd(), f"predictions-reinit-{task_id}.npy")
+                np.save(again_file, again, allow_pickle=False)
+                out["predictions_reinit"] = again_file
             out["ok"] = True
         except BaseException as exc:  # the student's code raised, at any stage
             out["error"] = student_error(exc, self.path)
@@ -308,10 +364,43 @@ class Worker:
         return json.loads(line) if line else {"op": "exit"}
 
 
+def setup(config: dict) -> dict:
+    """The child confines itself before anything else runs in it (and before keras starts
+    threads): file-size and core limits, death with the grader, a network namespace with
+    no interface, and the Landlock allow-list.  Returns what holds, for the hello."""
+    import ctypes
+    import resource
+
+    mb = int(config.get("max_file_mb", 2048)) * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_FSIZE, (mb, mb))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    state = {"kind": config.get("sandbox", "none"), "problem": None}
+    if not sys.platform.startswith("linux"):
+        return state
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL: die with the grader
+    if config.get("block_network"):
+        if libc.unshare(0x40000000) != 0:  # CLONE_NEWNET, as root
+            libc.unshare(0x10000000 | 0x40000000)  # with a user namespace, unprivileged
+    if config.get("landlock"):
+        from . import landlock
+        rules = config["landlock"]
+        try:
+            # Its own /proc entry (the target of /proc/self), not other processes'.
+            state["landlock"] = landlock.restrict(
+                read=rules["read"] + rules.get("devices", []) + [f"/proc/{os.getpid()}"],
+                execute=rules["execute"],
+                read_write=rules["read_write"], list_dirs=config.get("list_dirs", []))
+        except OSError as exc:
+            state.update(kind="none", problem=f"Landlock could not be enforced: {exc}")
+    return state
+
+
 def main(argv: list[str]) -> int:
     cmd_fd, evt_fd = int(argv[1]), int(argv[2])
+    confinement = setup(json.loads(argv[3]) if len(argv) > 3 else {})
     worker = Worker(evt_fd, os.fdopen(cmd_fd, "rb"))
-    worker.hello()
+    worker.hello(confinement)
     while True:
         msg = worker.next_command()
         op = msg.get("op")

@@ -8,7 +8,9 @@ import pytest
 
 import grader
 from grader.errors import UsageError
-from grader.results import ERROR, FAILED, PASSED, load_results
+from grader.results import CHECKED, ERROR, FAILED, PASSED, load_results
+
+from conftest import REPO
 
 _cache: dict = {}
 
@@ -193,7 +195,9 @@ def test_below_threshold(grade):
 def test_quick_mode_gives_no_accuracy_verdict(grade):
     r = grade("good.py", "fc,cnn", quick=True)
     assert r.mode == "quick"
-    assert all(t.status == PASSED and t.test_accuracy is None for t in r.tasks)
+    assert all(t.status == CHECKED and t.test_accuracy is None for t in r.tasks)
+    assert all(t.points == 0 for t in r.tasks) and r.points is None and r.max_points is None
+    assert r.comparisons[0].status == CHECKED and r.comparisons[0].points == 0
     assert all(t.epochs_run == 1 for t in r.tasks)
     assert r.data["n_train_used"] <= 2000 and r.data["n_test_used"] <= 1000
 
@@ -273,3 +277,73 @@ def test_mixed_precision_is_an_opt_in_that_is_recorded(grade, synthetic_npz, sub
     assert grade("good.py", "fc").environment["dtype_policy"] == "float32"
     with pytest.raises(UsageError, match="Received: 'float16'"):
         grader.check(submission("good.py"), data=synthetic_npz, mixed_precision="float16")
+
+
+# -- verdicts a TA can sign (issue 12) ----------------------------------------------------
+
+def test_q6_without_a_cnn_is_not_checked_and_earns_nothing(grade):
+    for tasks in ("cnn,cnn_dropout", "cnn_dropout"):
+        r = grade("dropout_without_cnn.py", tasks, quick=True)
+        q6 = r.task("cnn_dropout")
+        assert q6.status == FAILED and q6.points == 0, q6.reason
+        assert "Q6 cannot be checked" in q6.reason and "'cnn' model did not build" in q6.reason
+
+
+def test_q6_training_must_not_change_either(grade):
+    r = grade("dropout_changed_training.py", "cnn,cnn_dropout", quick=True)
+    q6 = r.task("cnn_dropout")
+    assert q6.status == FAILED, q6.reason
+    checks = {f.check: f for f in q6.findings}
+    assert checks["same_as"].ok  # the layers are the CNN's plus Dropout
+    for part in ("optimizer Adam -> SGD", "epochs 1 -> 2", "batch size 32 -> 64"):
+        assert part in checks["same_training"].message
+    assert r.task("cnn").status == CHECKED
+
+
+def test_nested_models_are_graded_through_their_nesting(grade):
+    r = grade("nested_model.py", "fc")
+    fc = r.task("fc")
+    assert fc.status == PASSED, fc.reason
+    assert fc.description["output_activation"] == "softmax"
+    assert [l["class_name"] for l in fc.description["layers"]] == \
+        ["Flatten", "Dense", "Scale", "Dense"]
+
+
+def test_labels_follow_every_loss(grade):
+    r = grade("losses.py", "fc,cnn,cnn_batchnorm,final", quick=True)
+    assert [t.status for t in r.tasks] == [CHECKED] * 4, [t.reason for t in r.tasks]
+    loss = {t.id: t.compile["loss"] for t in r.tasks}
+    assert loss["fc"]["one_hot"] and loss["fc"]["encoding"] == "one_hot"
+    assert loss["cnn"]["one_hot"] and loss["cnn"]["encoding"] == "one_hot"
+    assert loss["cnn_batchnorm"]["one_hot"] and loss["cnn_batchnorm"]["encoding"] == "probe"
+    assert loss["cnn_batchnorm"]["encoding_note"].startswith("custom loss: one-hot labels")
+    assert not loss["final"]["one_hot"]
+    assert loss["final"]["encoding_note"].startswith("custom loss: integer labels")
+
+
+def test_borderline_seeds_that_fail_count(synthetic_npz, submission, tmp_path):
+    """Seeds 3 and 4 train; seed 5 crashes in the builder. The crash is a failed run."""
+    text = (REPO / "rubrics" / "cifar10.toml").read_text()
+    rubric = tmp_path / "wide_band.toml"
+    rubric.write_text(text.replace("borderline_band = 0.025", "borderline_band = 0.9"))
+    r = grader.check(submission("unstable_seeds.py"), data=synthetic_npz, tasks="fc", seed=3,
+                     rubric=rubric)
+    fc = r.task("fc")
+    assert fc.borderline and [run["seed"] for run in fc.runs] == [3, 4, 5]
+    assert "test_accuracy" in fc.runs[0] and "test_accuracy" in fc.runs[1]
+    assert "unlucky seed" in fc.runs[2]["error"]
+    assert fc.test_accuracy == pytest.approx((fc.runs[0]["test_accuracy"]
+                                              + fc.runs[1]["test_accuracy"]) / 3)
+    assert fc.status == FAILED and fc.points == 0
+    assert "1 of 3 seeds did not finish" in fc.reason and "seed 5 failed" in fc.reason
+    assert fc.shown_seed == 3
+
+
+def test_a_corrupt_reference_file_is_said_not_ignored(synthetic_npz, submission, tmp_path):
+    bad = tmp_path / "ref.json"
+    bad.write_text("{ not json")
+    r = grader.check(submission("good.py"), data=synthetic_npz, tasks="fc", quick=True,
+                     reference=bad)
+    notes = [n.message for n in r.notes if n.check == "reference"]
+    assert len(notes) == 1 and f"The reference file {bad} cannot be read" in notes[0]
+    assert r.task("fc").reference is None

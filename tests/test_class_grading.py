@@ -81,11 +81,18 @@ def test_batch_never_aborts_and_resumes_without_regrading(synthetic_npz, tmp_pat
     with open(out / "grades.csv") as f:
         table = list(csv.DictReader(f))
     assert [r["student"] for r in table] == [r.student for r in rows]
-    assert (out / "index.html").is_file() and (out / "alice" / "report.html").is_file()
+    assert (out / "index.html").is_file() and (out / by["alice"].folder / "report.html").is_file()
+    # A quick batch is a pre-check: no points anywhere, and every output says so
+    assert all(r["mode"] == "quick" and r["points"] == "" and r["max_points"] == ""
+               for r in table)
+    assert {r["student"]: r["status"] for r in table}["alice"] == "checked"
+    assert "Quick check only: not a grade." in (out / "index.html").read_text()
     # Gradescope and JUnit outputs validate
     for r in rows:
-        jsonschema.validate(json.loads((out / r.student / "gradescope.json").read_text()),
-                            GRADESCOPE_SCHEMA)
+        g = json.loads((out / r.folder / "gradescope.json").read_text())
+        jsonschema.validate(g, GRADESCOPE_SCHEMA)
+        assert g["score"] == 0 and all("score" not in t for t in g["tests"])
+        assert g["output"].startswith("QUICK CHECK ONLY, NOT A GRADE")
     JUNIT_SCHEMA.validate(str(out / "junit.xml"))
     suites = ET.parse(out / "junit.xml").getroot()
     assert suites.tag == "testsuites" and len(suites) == 6
@@ -94,11 +101,11 @@ def test_batch_never_aborts_and_resumes_without_regrading(synthetic_npz, tmp_pat
         assert int(suite.get("failures")) == len(suite.findall("testcase/failure"))
         assert int(suite.get("errors")) == len(suite.findall("testcase/error"))
     # idempotent: a second run grades nothing and changes nothing
-    before = {r.student: (out / r.student / "results.json").read_text() for r in rows}
+    before = {r.student: (out / r.folder / "results.json").read_text() for r in rows}
     again = grade_batch([root], out, data=synthetic_npz, quick=True, tasks="fc,cnn", jobs=2,
                         task_timeout_s=15)
     assert all(r.cached for r in again)
-    assert before == {r.student: (out / r.student / "results.json").read_text() for r in rows}
+    assert before == {r.student: (out / r.folder / "results.json").read_text() for r in rows}
     # a changed submission is regraded
     shutil.copy(SUBMISSIONS / "good.py", root / "bob" / "lab.py")
     third = {r.student: r for r in grade_batch([root], out, data=synthetic_npz, quick=True,
@@ -135,10 +142,10 @@ def test_kill_midway_then_rerun_grades_each_exactly_once(synthetic_npz, tmp_path
         assert (out / name / "results.json").read_text() == text
     rows = list(csv.DictReader(open(out / "grades.csv")))
     assert sorted(r["student"] for r in rows) == ["ann", "ben", "cat", "dan"]
-    assert all(r["status"] == "passed" for r in rows)
+    assert all(r["status"] == "checked" for r in rows)
 
 
-def test_gradescope_bundle_runs_like_gradescope(synthetic_npz, tmp_path):
+def test_gradescope_bundle_runs_like_gradescope_quick(synthetic_npz, tmp_path):
     from click.testing import CliRunner
     from grader.cli import main
     bundle = tmp_path / "autograder.zip"
@@ -158,7 +165,10 @@ def test_gradescope_bundle_runs_like_gradescope(synthetic_npz, tmp_path):
                    capture_output=True, timeout=300)
     result = json.loads((root / "results" / "results.json").read_text())
     jsonschema.validate(result, GRADESCOPE_SCHEMA)
-    assert result["score"] > 0 and len(result["tests"]) == 6
+    assert len(result["tests"]) == 6
+    # a bundle built with --quick grades nothing: no score, and the student is told
+    assert result["score"] == 0 and "NOT A GRADE" in result["output"]
+    assert all("score" not in t for t in result["tests"])
 
 
 def test_formats_from_a_results_file():
@@ -259,3 +269,58 @@ def test_batch_pins_each_job_to_one_gpu(tmp_path, monkeypatch, synthetic_npz):
                                          (SUBMISSIONS / "good.py").read_text())
     rows = grade_batch([subs], tmp_path / "out", jobs=2, data=synthetic_npz, tasks="fc")
     assert len(rows) == 4 and len(seen) == 4 and set(seen) == {"3", "5"}
+
+
+# -- every student exactly once (issue 12) ------------------------------------------------
+
+NAMES = ["张伟_12345_assignsubmission_file_", "Müller", "a b", "a_b", "李娜"]
+
+
+def test_student_folders_are_unique_stable_and_readable():
+    from grader.batch import student_folder
+    ids = ["张伟", "李娜", "Müller", "Muller", "a b", "a_b", "a-b", "", "..", "x" * 300]
+    folders = [student_folder(i) for i in ids]
+    assert len(set(folders)) == len(ids)
+    assert folders == [student_folder(i) for i in ids]  # stable
+    assert folders[2].startswith("Muller-") and folders[4].startswith("a_b-")
+    assert all(f.isascii() and "/" not in f and not f.startswith(".") and len(f) <= 49
+               for f in folders)
+
+
+def test_discovery_under_dot_folders_and_dotdot(tmp_path, monkeypatch):
+    course = tmp_path / ".course"
+    subs = course / "subs"
+    for name in NAMES:
+        (subs / name).mkdir(parents=True)
+        shutil.copy(SUBMISSIONS / "good.py", subs / name / "lab.py")
+    (subs / "a b" / ".ipynb_checkpoints").mkdir()
+    shutil.copy(SUBMISSIONS / "good.py", subs / "a b" / ".ipynb_checkpoints" / "lab.py")
+    (course / "work").mkdir()
+    monkeypatch.chdir(course / "work")
+    entries, notes = discover(["../subs"])
+    assert sorted(e.student for e in entries) == sorted(["张伟", "Müller", "a b", "a_b", "李娜"])
+    assert not [n for n in notes if "candidate files" in n]  # the checkpoint copy is hidden
+
+
+def test_a_class_with_non_ascii_and_colliding_names_is_graded_once_each(synthetic_npz,
+                                                                         tmp_path,
+                                                                         monkeypatch):
+    subs = tmp_path / ".hidden" / "subs"
+    for i, name in enumerate(NAMES):
+        (subs / name).mkdir(parents=True)
+        # each file differs, so results can be told apart
+        (subs / name / "lab.py").write_text(f"# student {i}\n" +
+                                            (SUBMISSIONS / "good.py").read_text())
+    monkeypatch.chdir(tmp_path / ".hidden")
+    out = tmp_path / "out"
+    rows = grade_batch(["subs"], out, data=synthetic_npz, quick=True, tasks="fc", jobs=2)
+    ids = ["张伟", "Müller", "a b", "a_b", "李娜"]
+    assert sorted(r.student for r in rows) == sorted(ids)
+    assert len({r.folder for r in rows}) == 5
+    for r in rows:
+        res = load_results(out / r.folder / "results.json")
+        assert res.submission["path"] == r.path  # each folder holds its own student
+    table = list(csv.DictReader(open(out / "grades.csv", encoding="utf-8")))
+    assert sorted(t["student"] for t in table) == sorted(ids)
+    again = grade_batch(["subs"], out, data=synthetic_npz, quick=True, tasks="fc", jobs=2)
+    assert all(r.cached for r in again)  # resume finds each student's own results

@@ -59,3 +59,53 @@ def test_passing_and_failing_submissions_exit_0_and_1(submission, synthetic_npz,
 def test_version():
     r = invoke("--version")
     assert r.exit_code == 0 and "grader, version" in r.output
+
+
+def test_every_command_maps_user_errors_to_exit_2_without_a_traceback(tmp_path):
+    for args in (["report", tmp_path / "missing.json"],
+                 ["grade", tmp_path / "nobody", "--out", tmp_path / "o"],
+                 ["init", tmp_path / "lab.txt"],
+                 ["reference", "--from", tmp_path / "x.json"],
+                 ["gradescope-bundle", "-o", tmp_path / "bundle.tar"]):
+        if args[0] == "reference":
+            (tmp_path / "x.json").write_text("{}")
+        r = invoke(*args)
+        assert r.exit_code == 2, (args, r.output)
+        assert "error:" in r.output and "Traceback" not in r.output, (args, r.output)
+
+
+def test_a_grader_bug_is_exit_3_with_the_traceback_saved(tmp_path, monkeypatch):
+    import grader.report
+
+    def broken(*a, **k):
+        raise RuntimeError("template exploded")
+
+    monkeypatch.setattr(grader.report, "write_report", broken)
+    results = tmp_path / "results.json"
+    results.write_text((__import__("conftest").REPO / "tests" / "data" /
+                        "results_good.json").read_text())
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    r = invoke("report", results)
+    assert r.exit_code == 3, r.output
+    assert "internal error: RuntimeError: template exploded" in r.output
+    assert "Traceback" not in r.output
+    saved = list(tmp_path.glob("grader-crash-*.txt"))
+    assert len(saved) == 1 and "template exploded" in saved[0].read_text()
+    assert str(saved[0]) in r.output.replace("\n", "")
+
+
+def test_format_without_out_is_refused_before_any_work(submission, tmp_path):
+    # The data path does not exist: had any work started, that would be the error.
+    r = invoke("check", submission("good.py"), "--data", tmp_path / "none.npz",
+               "--format", "gradescope")
+    assert r.exit_code == 2 and "--format gradescope writes files: it needs --out DIR" in r.output
+
+
+def test_quick_check_says_it_is_not_a_grade(submission, synthetic_npz):
+    r = invoke("check", submission("good.py"), "--data", synthetic_npz, "--tasks", "fc",
+               "--quick")
+    assert r.exit_code == 0, r.output
+    assert "QUICK CHECK, NOT A GRADE" in r.output and "not graded" in r.output
+    assert "2/2" not in r.output and "checked" in r.output

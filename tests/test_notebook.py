@@ -113,4 +113,4 @@ def test_cli_output_in_a_notebook_cell_has_no_control_codes(synthetic_npz, tmp_p
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout + proc.stderr
     assert "\x1b" not in text and "\r" not in text
-    assert "quick check" in text and "fc" in text
+    assert "QUICK CHECK, NOT A GRADE" in text and "fc" in text

@@ -168,10 +168,18 @@ def test_reference_aggregate_and_comparison(tmp_path):
     assert comparison(r, ref)["fc"] == {
         "comparable": False, "why": "the reference file has no measured runs of this task"}
     ref = aggregate([a, b], "grader reference --from a --from b")
+    # Another copy of the same dataset (the official archive vs this JPEG re-encoding):
+    # compared, with a caveat.  A subset of it is other data: not compared.
+    copy = load_results(DATA / "results_good.json")
+    copy.data["fingerprint"] = "0" * 16
+    caveat = comparison(copy, ref)["fc"]
+    assert caveat["comparable"] and "another copy of this dataset" in caveat["caveat"]
+    assert "fingerprint 0000000000000000" not in same["fc"].get("caveat", "")
     other = load_results(DATA / "results_good.json")
-    other.data["fingerprint"] = "0" * 16
+    other.data["n_train"] = 5000
     why = comparison(other, ref)["fc"]
     assert not why["comparable"] and "measured on other data" in why["why"]
+    assert "5000 training" in why["why"]
     changed = load_results(DATA / "results_good.json")
     changed.seed = 2
     changed.submission["path"] = "edited/lab.py"

@@ -5,7 +5,7 @@ from click.testing import CliRunner
 
 import grader
 from grader.cli import main
-from grader.results import PASSED
+from grader.results import CHECKED
 
 
 def test_init_writes_and_refuses_to_overwrite(tmp_path):
@@ -26,4 +26,5 @@ def test_starters_pass_the_quick_check(synthetic_npz, tmp_path):
         path = tmp_path / name
         assert CliRunner().invoke(main, ["init", str(path)]).exit_code == 0
         r = grader.check(path, data=synthetic_npz, quick=True)
-        assert [t.status for t in r.tasks] == [PASSED] * 5, [t.reason for t in r.tasks]
+        assert [t.status for t in r.tasks] == [CHECKED] * 5, [t.reason for t in r.tasks]
+        assert r.passed and r.points is None and all(t.points == 0 for t in r.tasks)

@@ -5,7 +5,7 @@ from keras import layers
 TRAINING = {
     "fc": {"epochs": 3, "batch_size": 32},
     "cnn": {"epochs": 4, "batch_size": 32},
-    "cnn_dropout": {"epochs": 2},
+    "cnn_dropout": {"epochs": 4},
     "cnn_batchnorm": {"epochs": 2},
     "final": {"epochs": 4},
 }

@@ -1,0 +1,103 @@
+"""``grader doctor``: what protects this machine and whether a check can run here.
+
+It starts a real child the way grading does (same sandbox, same launcher) and reads what
+the child reports from inside: the sandbox in force, whether it has a network, the keras
+backend and the devices that backend sees.  Then it says where the data would come from.
+Every line is measured, none assumed; ``ready`` is true only when all of it holds.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import confine
+from .data import ENV_VAR, _keras_cache
+from .environment import visible_gpus
+from .sandbox import Child, Ended, SandboxLimits
+
+
+@dataclass
+class Item:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class Diagnosis:
+    items: list[Item] = field(default_factory=list)
+
+    @property
+    def ready(self) -> bool:
+        return all(i.ok for i in self.items)
+
+    def to_dict(self) -> dict:
+        return {"ready": self.ready,
+                "items": [{"name": i.name, "ok": i.ok, "detail": i.detail} for i in self.items]}
+
+
+def _data_source(data: str | Path | None) -> Item:
+    if data is not None:
+        where, how = Path(data).expanduser(), "--data"
+    elif os.environ.get(ENV_VAR):
+        where, how = Path(os.environ[ENV_VAR]).expanduser(), f"${ENV_VAR}"
+    elif _keras_cache().is_dir():
+        return Item("data", True, f"keras' cache: {_keras_cache()}")
+    else:
+        return Item("data", False, f"no --data, no ${ENV_VAR} and no keras cache "
+                                   f"({_keras_cache()}): a check would try to download "
+                                   f"CIFAR-10")
+    if where.exists():
+        return Item("data", True, f"{how}: {where}")
+    return Item("data", False, f"{how} names {where}, which does not exist")
+
+
+def diagnose(data: str | Path | None = None, sandbox: str = "auto",
+             timeout_s: float = 120) -> Diagnosis:
+    out = Diagnosis()
+    chosen = confine.detect(sandbox)
+    hello = None
+    with tempfile.TemporaryDirectory(prefix="grader-doctor-") as tmp:
+        workdir = Path(tmp) / "child"
+        workdir.mkdir()
+        child = Child(workdir, SandboxLimits(confinement=chosen))
+        try:
+            hello = child.wait_for("hello", timeout_s)
+            tail = child.output.text().strip().splitlines()[-3:]
+        finally:
+            child.close()
+    if isinstance(hello, Ended) or hello is None:
+        why = hello.message if isinstance(hello, Ended) else "no answer"
+        out.items.append(Item("child", False, f"the child process did not start keras: {why}"
+                                              + (": " + " / ".join(tail) if tail else "")))
+        out.items.append(Item("sandbox", chosen.kind != "none", f"{chosen.kind}: {chosen.why}"))
+    else:
+        actual = hello.get("sandbox") or {}
+        kind = actual.get("kind", "none")
+        detail = f"{kind}: {chosen.why}" + (f"; but {actual['problem']}"
+                                             if actual.get("problem") else "")
+        if kind == "none":
+            detail += (". Student code could read every file this user can read: install "
+                       "bubblewrap (apt-get install bubblewrap) or use Linux 5.13+ (Landlock)")
+        out.items.append(Item("sandbox", kind != "none", detail))
+        out.items.append(Item("network", bool(hello["network_blocked"]),
+                              "blocked: the child sees no network interface but loopback"
+                              if hello["network_blocked"] else
+                              "NOT blocked: the child can reach the network"))
+        device = hello["device"]
+        versions = ", ".join(f"{k} {v}" for k, v in hello["versions"].items())
+        out.items.append(Item("backend", True, f"keras backend {device['backend']} ({versions})"))
+        gpus = visible_gpus()
+        if gpus and device["kind"] != "gpu":
+            out.items.append(Item("devices", False,
+                                  f"the NVIDIA driver lists {len(gpus)} GPU(s) but the "
+                                  f"{device['backend']} backend sees none: training would run "
+                                  f"on the CPU ({device['cpu']}). Install a GPU build of the "
+                                  f"backend (for TensorFlow: pip install "
+                                  f"'tensorflow[and-cuda]')"))
+        else:
+            out.items.append(Item("devices", True, f"{device['kind']}: {device['name']}"))
+    out.items.append(_data_source(data))
+    return out

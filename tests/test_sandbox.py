@@ -1,0 +1,159 @@
+"""The sandbox holds when a student tries: every door of tests/submissions/escapes.py is
+checked under each sandbox this machine can run (bubblewrap, and Landlock forced), and
+without a sandbox the defence in depth still keeps an unearned pass from counting."""
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+
+import grader
+from grader import confine
+from grader.errors import UsageError
+from grader.results import FAILED, HELD
+
+AVAILABLE = [k for k in ("bubblewrap", "landlock") if confine.detect(k).kind == k]
+ESCAPE_FILE = Path("/tmp/grader-import-escape.txt")
+
+
+@pytest.fixture
+def bait():
+    """A secret in the grading user's real home folder, as a TA's machine would have."""
+    secret = f"s3cret{uuid.uuid4().hex[:12]}"
+    path = Path.home() / f".grader-bait-{uuid.uuid4().hex[:8]}"
+    path.write_text(secret)
+    yield secret
+    path.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def listener():
+    """A server on the loopback that counts connections."""
+    hits, stop = [], threading.Event()
+    server = socket.socket()
+    try:
+        server.bind(("127.0.0.1", 47124))
+    except OSError:
+        pytest.skip("port 47124 is busy")
+    server.listen()
+    server.settimeout(0.3)
+
+    def accept():
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+                hits.append(1)
+                conn.close()
+            except OSError:
+                continue
+
+    t = threading.Thread(target=accept)
+    t.start()
+    yield hits
+    stop.set()
+    t.join()
+    server.close()
+
+
+def _reached(task) -> dict:
+    layer = next(l for l in task.description["layers"] if l["name"].startswith("reached_"))
+    return json.loads(bytes.fromhex(layer["name"][len("reached_"):]).decode())
+
+
+@pytest.mark.skipif(not AVAILABLE, reason="neither bubblewrap nor Landlock can run here")
+@pytest.mark.parametrize("kind", AVAILABLE)
+def test_every_escape_is_contained(kind, synthetic_npz, submission, tmp_path, bait, listener,
+                                   monkeypatch):
+    monkeypatch.setenv("GRADER_CIFAR10", str(synthetic_npz))  # in the grader's environment
+    ESCAPE_FILE.unlink(missing_ok=True)
+    out = tmp_path / "out"
+    r = grader.check(submission("escapes.py"), tasks="fc", out=out, sandbox=kind)
+    fc = r.task("fc")
+    assert r.environment["sandbox"]["kind"] == kind
+    reached = _reached(fc)
+    assert reached["parent_proc"] is False  # not the grader's command line or environment
+    assert reached["data_files"] == []  # so no test label either
+    assert reached["secret"] is None and reached["home_files"] == []
+    assert reached["network"] is False and listener == []
+    assert not ESCAPE_FILE.exists()  # a private /tmp (bubblewrap) or a denied write
+    assert fc.status == FAILED and fc.points == 0 and fc.test_accuracy < 0.3
+    from grader.report import write_report
+    report = write_report(r, out / "report.html")
+    for text in ((out / "results.json").read_text(), report.read_text()):
+        assert bait not in text
+
+
+def test_without_a_sandbox_a_stolen_answer_is_held_for_review(synthetic_npz, submission,
+                                                               tmp_path, monkeypatch):
+    """The thief reads the labels (nothing stops it here) and scores 100%; re-initialising
+    its weights does not change its answers, so the pass is held: zero points, a reason,
+    and the run warns that it had no sandbox."""
+    monkeypatch.setenv("GRADER_CIFAR10", str(synthetic_npz))
+    ESCAPE_FILE.unlink(missing_ok=True)
+    try:
+        r = grader.check(submission("escapes.py"), tasks="fc", out=tmp_path, sandbox="none")
+    finally:
+        ESCAPE_FILE.unlink(missing_ok=True)
+    fc = r.task("fc")
+    assert str(synthetic_npz) in _reached(fc)["data_files"]
+    assert fc.test_accuracy == 1.0 and fc.reinit_agreement == 1.0
+    assert fc.status == HELD and fc.points == 0
+    assert "Held for review" in fc.reason and "re-initialising the model's weights" in \
+        fc.reason.lower()
+    assert r.environment["sandbox"]["kind"] == "none"
+    assert any(n.check == "sandbox" and "WITHOUT a sandbox" in n.message for n in r.notes)
+    assert not r.passed
+
+
+def test_an_honest_model_is_not_held(synthetic_npz, submission, tmp_path):
+    r = grader.check(submission("good.py"), data=synthetic_npz, tasks="fc,cnn", out=tmp_path)
+    for t in r.tasks:
+        assert t.status == "passed", t.reason
+        assert t.reinit_agreement is not None and t.reinit_agreement < 0.5
+        assert not [f for f in t.findings if f.severity == "review"]
+
+
+def test_a_class_is_not_graded_without_a_sandbox_unless_the_ta_says_so(synthetic_npz,
+                                                                        submission, tmp_path):
+    from grader.batch import grade_batch
+    with pytest.raises(UsageError, match="Refusing to grade a class without a sandbox"):
+        grade_batch([submission("good.py")], tmp_path / "out", data=synthetic_npz,
+                    quick=True, tasks="fc", sandbox="none")
+    rows = grade_batch([submission("good.py")], tmp_path / "out", data=synthetic_npz,
+                       quick=True, tasks="fc", sandbox="none", allow_unsandboxed=True)
+    assert len(rows) == 1 and rows[0].passed
+
+
+def test_asking_for_a_sandbox_that_cannot_run_is_a_usage_error(synthetic_npz, submission,
+                                                               monkeypatch):
+    monkeypatch.setattr(confine, "bwrap_path", lambda: None)
+    with pytest.raises(UsageError, match="--sandbox bubblewrap was asked for, but bubblewrap "
+                                         "cannot run: bwrap is not installed"):
+        grader.check(submission("good.py"), data=synthetic_npz, tasks="fc", quick=True,
+                     sandbox="bubblewrap")
+
+
+def test_doctor_reports_what_protects_this_machine(synthetic_npz):
+    from click.testing import CliRunner
+
+    from grader.cli import main
+    r = CliRunner().invoke(main, ["doctor", "--data", str(synthetic_npz), "--json"])
+    d = json.loads(r.output)
+    items = {i["name"]: i for i in d["items"]}
+    assert set(items) == {"sandbox", "network", "backend", "devices", "data"}
+    assert items["sandbox"]["detail"].startswith(confine.detect().kind)
+    assert r.exit_code == (0 if d["ready"] else 1)
+    r = CliRunner().invoke(main, ["doctor", "--data", "/nonexistent.npz", "--json"])
+    d = json.loads(r.output)
+    assert r.exit_code == 1 and not d["ready"]
+    assert "which does not exist" in {i["name"]: i for i in d["items"]}["data"]["detail"]
+
+
+def test_the_child_is_started_without_preexec_fn():
+    """Forking into Python code is unsafe in a parent with threads (batch grading)."""
+    source = (Path(grader.__file__).parent / "sandbox.py").read_text()
+    assert "preexec_fn" not in source.replace("No ``preexec_fn``", "")
