@@ -279,7 +279,16 @@ def decide(task: Task, result: TaskResult, quick: bool) -> None:
     result.points = task.points if result.status == PASSED else 0.0
 
 
-def review_findings(result: TaskResult, rubric: Rubric, n_test: int) -> list[Finding]:
+def review_margin(review_gap: float, n_val: int, n_test: int) -> float:
+    """How far test accuracy may exceed validation accuracy before a task is held: the
+    rubric's gap, widened on small sets to four standard errors of the difference of two
+    accuracies (at most 0.25 each), so that sampling noise alone never holds a task."""
+    noise = 4 * (0.25 / max(n_val, 1) + 0.25 / max(n_test, 1)) ** 0.5
+    return max(review_gap, noise)
+
+
+def review_findings(result: TaskResult, rubric: Rubric, n_val: int,
+                    n_test: int) -> list[Finding]:
     """Signs that a test accuracy did not come from training, whatever the sandbox:
     a test accuracy far above the best validation accuracy, predictions that survive
     re-initialising the weights, and non-trainable state large enough to hold the labels."""
@@ -287,11 +296,13 @@ def review_findings(result: TaskResult, rubric: Rubric, n_test: int) -> list[Fin
     fair = rubric.fairness
     val = [v for v in result.history.get("val_accuracy", []) if v is not None]
     acc = result.test_accuracy
-    if acc is not None and val and acc - max(val) > fair.review_gap:
+    margin = review_margin(fair.review_gap, n_val, n_test)
+    if acc is not None and val and acc - max(val) > margin:
         found.append(Finding("review_gap", False,
                              f"Test accuracy {percent(acc, 2)} is {100 * (acc - max(val)):.1f} "
                              f"points above the best validation accuracy {percent(max(val), 2)}; "
-                             f"honest training stays within {100 * fair.review_gap:g} points.",
+                             f"honest training stays within {100 * margin:.1f} points on "
+                             f"{n_val:,} validation and {n_test:,} test images.",
                              severity=REVIEW))
     agree = result.reinit_agreement
     if agree is not None and agree >= fair.review_agreement:

@@ -102,5 +102,10 @@ RULES = (diverging, overfitting, underfitting, still_rising, small_batch_with_ba
          output_and_loss)
 
 
-def feedback(t: TaskResult, max_epochs: int) -> list[Feedback]:
-    return [fb for rule in RULES if (fb := rule(t, max_epochs)) is not None]
+# Rules that read a trend over epochs: meaningless after a quick check's one short epoch.
+EPOCH_RULES = (overfitting, underfitting, still_rising)
+
+
+def feedback(t: TaskResult, max_epochs: int, quick: bool = False) -> list[Feedback]:
+    return [fb for rule in RULES if not (quick and rule in EPOCH_RULES)
+            and (fb := rule(t, max_epochs)) is not None]

@@ -24,9 +24,9 @@ from .errors import GraderError, UsageError
 from .reporting import NullReporter, Reporter
 from .results import ERROR, Finding, Results, TaskResult, save_results
 from .rubric import Rubric, Task, load_rubric
-from .sandbox import Child, Ended, SandboxLimits
+from .sandbox import Child, Ended, SandboxLimits, student_output
 from .images import most_confident_mistakes
-from .notebook import unresolved_message
+from .imports import needed_failed_import, submission_notes
 from .submission import (Submission, load_submission, missing_function_message,
                          training_settings, training_table_findings)
 
@@ -92,12 +92,16 @@ class _Session:
         self.child: Child | None = None
         self.hello: dict | None = None
         self.imported: dict | None = None
+        self.import_failure: dict | Ended | None = None
+        self.import_output = ""
         self.starts = 0
 
     def ensure(self) -> dict | Ended:
         """A child with the submission imported: the ``imported`` message or why not."""
         if self.child is not None and self.child.proc.poll() is None:
             return self.imported
+        if self.import_failure is not None:
+            return self.import_failure  # imported once: the file fails the same way again
         self.close()
         self.starts += 1
         workdir = self.workroot / f"child-{self.starts}"
@@ -114,11 +118,19 @@ class _Session:
         self.child.send({"op": "import",
                          "path": str(self.submission.module_path(workdir))})
         imported = self.child.wait_for("imported", self.rubric.limits.import_timeout_s)
-        if isinstance(imported, Ended):
+        if isinstance(imported, Ended) or not imported.get("ok"):
             self.imported = None
+            self.import_failure, self.import_output = imported, self.output_tail()
             return imported
         self.imported = imported
         return imported
+
+    def output_tail(self, since: int = 0) -> str:
+        """What the student's code printed (since ``since``), without the backend's own
+        start-up logging, the last 4,000 characters."""
+        if self.child is None:
+            return ""
+        return student_output(self.child.output.text(since=since))[-4000:]
 
     def close(self) -> None:
         if self.child is not None:
@@ -261,6 +273,7 @@ def check(submission: str | Path, *, data: str | Path | None = None,
                          seeds, submission_timeout_s or rubric.limits.submission_timeout_s)
         finally:
             session.close()
+        results.environment["child_starts"] = session.starts
     by_id = {t.id: t for t in results.tasks}
     for comp in rubric.comparisons:
         if comp.task in by_id and comp.baseline in by_id:
@@ -330,20 +343,24 @@ def _grade_tasks(session: _Session, rubric: Rubric, selected: list[Task], result
         if isinstance(imported, Ended) or not imported.get("ok"):
             result.reason, result.error = _import_failure(imported, session.submission,
                                                           rubric.limits.import_timeout_s)
-            result.output_tail = session.child.output.text()[-4000:] if session.child else ""
+            result.output_tail = session.import_output
             session.close()
             reporter.task_finished(result)
             save()
             continue
         if not noted:  # once per run: notes on the submission as a whole
             noted = True
-            results.notes += training_table_findings(imported.get("training"), rubric) + [
-                Finding("notebook", False, unresolved_message(u), severity="warning")
-                for u in (session.submission.notebook.unresolved
-                          if session.submission.notebook else [])]
+            results.notes += training_table_findings(imported.get("training"), rubric) + \
+                submission_notes(session.submission, rubric, imported)
         if task.function not in imported["callables"]:
             result.reason = missing_function_message(task, rubric, imported["callables"],
                                                      session.submission)
+            reporter.task_finished(result)
+            save()
+            continue
+        needed = needed_failed_import(session.submission, task, imported)
+        if needed:
+            result.reason = needed
             reporter.task_finished(result)
             save()
             continue
@@ -391,7 +408,7 @@ def _grade_tasks(session: _Session, rubric: Rubric, selected: list[Task], result
                                           imported.get("training"))
         if isinstance(reply, Ended) and reply.reason == "protocol":
             result.reason = f"{task.function}: the process running the submission {reply.message}."
-            result.output_tail = session.child.output.text()[-4000:]
+            result.output_tail = session.output_tail()
             session.close()
         elif isinstance(reply, Ended):
             result.reason = f"{task.function}: {stage} {reply.message}" + {
@@ -399,15 +416,16 @@ def _grade_tasks(session: _Session, rubric: Rubric, selected: list[Task], result
                            f"budget?)",
                 "memory": " (a model with far too many parameters, or data copied many "
                           "times?)"}.get(reply.reason, ".")
-            result.output_tail = session.child.output.text()[-4000:]
+            result.output_tail = session.output_tail()
             session.close()
         else:
-            _apply_reply(task, rubric, result, reply, y_test, quick, session.submission, x_test)
+            _apply_reply(task, rubric, result, reply, y_test, quick, session.submission, x_test,
+                         results.data["n_val"])
             if result.test_accuracy is not None:
                 _more_seeds(session, task, rubric, request, result, seeds, y_test, timeout,
                             reporter, deadline)
-        if not result.output_tail and session.child is not None:
-            result.output_tail = session.child.output.text(since=mark)[-4000:]
+        if not result.output_tail:
+            result.output_tail = session.output_tail(since=mark)
         checks.decide(task, result, quick)
         reporter.task_finished(result)
         save()
@@ -464,28 +482,40 @@ def _structure(task: Task, rubric: Rubric, desc: dict, descriptions: dict,
 
 
 def _where(err: dict, sub: Submission) -> str:
+    """' (cell 3, In [13], line 5)' or ' (line 5)' for the error's last frame; the frames
+    are rewritten to the student's own cells and lines (not those of the extracted module)."""
     frames = err.get("frames") or []
+    if not frames:
+        return ""
+    where = sub.where(frames[-1].get("line"))
     if sub.notebook is not None:
         for fr in frames:
-            fr["cell"] = sub.notebook.cell_of(fr.get("line"))
-    return sub.where(frames[-1]["line"]) if frames else ""
+            pos = sub.notebook.position(fr.get("line"))
+            if pos is not None and not fr.get("mapped"):
+                fr["cell"] = pos[0] if sub.is_notebook else None
+                fr["line"], fr["mapped"] = pos[1], True
+    return where
 
 
 def _name_error_hint(err: dict, sub: Submission) -> str:
-    """For a notebook: the name the builder missed is set in a cell the grader skipped."""
+    """The name a builder missed is set in a cell (or top-level code) the grader skipped."""
     if err.get("type") != "NameError" or sub.notebook is None:
         return ""
     for name, cell in sub.notebook.skipped_names.items():
         if f"'{name}'" in err.get("message", ""):
-            return (f" {name!r} is set in cell {cell}, which the grader does not run (it loads "
-                    f"data, trains or plots): define it inside the function or in a cell with "
-                    f"only definitions" + (", or use the input_shape argument"
+            where = (f"in {sub.notebook.cell_name(cell)}" if sub.is_notebook else
+                     "in the script's top-level code")
+            return (f" {name!r} is set {where}, which the grader does not run (it loads "
+                    f"data, trains or plots): define it inside the function or "
+                    + ("in a cell with only definitions" if sub.is_notebook else
+                       "as a constant") + (", or use the input_shape argument"
                                            if name.lower().startswith("x_") else "") + ".")
     return ""
 
 
 def _apply_reply(task: Task, rubric: Rubric, result: TaskResult, reply: dict,
-                 y_test: np.ndarray, quick: bool, sub: Submission, x_test: np.ndarray) -> None:
+                 y_test: np.ndarray, quick: bool, sub: Submission, x_test: np.ndarray,
+                 n_val: int) -> None:
     desc = reply.get("description")
     result.timings = {k: float(v) for k, v in reply.get("timings", {}).items()
                       if isinstance(v, (int, float))}
@@ -496,6 +526,21 @@ def _apply_reply(task: Task, rubric: Rubric, result: TaskResult, reply: dict,
             "builder", True, f"{task.function} did more than build the model: "
             f"{'; '.join(events)}. Weights set in the builder do not count: the grader "
             f"re-initialises every model and trains it under the budget.", severity="warning"))
+    nbc = reply.get("notebook_compile")
+    compile_call = sub.notebook.compiles.get(task.function) if sub.notebook else None
+    if nbc is not None and compile_call is not None:
+        where = sub.notebook.place(compile_call["cell"], compile_call["line"])
+        if nbc["applied"]:
+            result.findings.append(Finding(
+                "compile", True, f"Compiled as in {where}: `{compile_call['code']}` (your "
+                f"configuration, taken from the cell that compiles the model).",
+                severity="info"))
+        elif nbc.get("why") != "the builder compiles the model itself":
+            result.findings.append(Finding(
+                "compile", False, f"The compile call in {where} (`{compile_call['code']}`) "
+                f"could not be used ({nbc.get('why')}), so the grader's default (Adam, "
+                f"sparse categorical cross-entropy) was used instead. Compile inside "
+                f"{task.function} to be sure yours is used.", severity="warning"))
     for part, what in (reply.get("reinit") or {}).items():
         if what != "fresh":
             result.findings.append(Finding(
@@ -545,7 +590,7 @@ def _apply_reply(task: Task, rubric: Rubric, result: TaskResult, reply: dict,
         return
     result.test_accuracy = acc
     result.reinit_agreement = _reinit_agreement(reply, preds, rubric.num_classes)
-    result.findings += checks.review_findings(result, rubric, len(y_test))
+    result.findings += checks.review_findings(result, rubric, n_val, len(y_test))
 
 
 def _reinit_agreement(reply: dict, preds: np.ndarray, num_classes: int) -> float | None:

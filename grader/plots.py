@@ -41,15 +41,20 @@ def learning_curves(history: dict, reference_val: list[float] | None = None,
                     threshold: float | None = None, others: dict | None = None) -> str:
     """Accuracy and loss per epoch: training, validation, the reference's validation
     accuracy, and optionally other tasks' validation accuracy (for comparisons)."""
+    from .results import percent
+
     plt = _setup()
     fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(8.4, 3.0))
     c = OKABE_ITO
+    longest = max((len(v or []) for v in history.values()), default=0)
+    # One epoch (a quick check) is a point, drawn large enough to see, on a readable axis.
+    marker = 7 if longest == 1 else 3
     for key, label, colour, style in (("accuracy", "training", c["blue"], "-"),
                                       ("val_accuracy", "validation", c["orange"], "--")):
         values = history.get(key) or []
         if values:
             ax_acc.plot(range(1, len(values) + 1), values, style, color=colour, label=label,
-                        marker="o", markersize=3)
+                        marker="o", markersize=marker)
     if reference_val:
         ax_acc.plot(range(1, len(reference_val) + 1), reference_val, ":", color=c["grey"],
                     label="reference (validation)", linewidth=2)
@@ -60,7 +65,7 @@ def learning_curves(history: dict, reference_val: list[float] | None = None,
                         label=f"{name} (validation)")
     if threshold is not None:
         ax_acc.axhline(threshold, color=c["vermillion"], linewidth=1, linestyle=(0, (1, 1)),
-                       label=f"threshold {threshold:.0%}")
+                       label=f"threshold {percent(threshold)}")
     from matplotlib.ticker import MaxNLocator
     for ax in (ax_acc, ax_loss):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -73,7 +78,11 @@ def learning_curves(history: dict, reference_val: list[float] | None = None,
         values = [v for v in history.get(key) or []]
         if values:
             ax_loss.plot(range(1, len(values) + 1), values, style, color=colour, label=label,
-                         marker="o", markersize=3)
+                         marker="o", markersize=marker)
+    if longest == 1 and not reference_val:
+        for ax in (ax_acc, ax_loss):
+            ax.set_xlim(0.5, 1.5)
+            ax.set_xticks([1])
     ax_loss.set_xlabel("epoch")
     ax_loss.set_ylabel("loss")
     ax_loss.legend(loc="upper right", fontsize=7, frameon=False)

@@ -117,6 +117,10 @@ def message_problem(msg: dict, workdir: str, task: str | None = None) -> str | N
             return "the NaN report is malformed"
         if msg.get("epochs_run") is not None and not isinstance(msg["epochs_run"], int):
             return "the epoch count is malformed"
+        nbc = msg.get("notebook_compile")
+        if nbc is not None and not (isinstance(nbc, dict) and isinstance(nbc.get("applied"),
+                                                                         bool)):
+            return "the compile report is malformed"
         reinit = msg.get("reinit")
         if reinit is not None and not (isinstance(reinit, dict) and all(
                 isinstance(k, str) and isinstance(v, str) for k, v in reinit.items())):
@@ -145,6 +149,11 @@ def message_problem(msg: dict, workdir: str, task: str | None = None) -> str | N
             calls = msg.get("callables")
             if not isinstance(calls, list) or not all(isinstance(c, str) for c in calls):
                 return "the list of functions is malformed"
+            failed = msg.get("failed_imports", [])
+            if not isinstance(failed, list) or not all(
+                    isinstance(f, dict) and isinstance(f.get("index"), int)
+                    and isinstance(f.get("error"), str) for f in failed):
+                return "the list of failed imports is malformed"
         elif not isinstance(msg.get("error"), dict) or not isinstance(
                 msg["error"].get("message"), str) or not isinstance(
                 msg["error"].get("frames", []), list):

@@ -25,6 +25,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import re
 import select
 import signal
 import subprocess
@@ -123,6 +124,22 @@ class _Tail:
             if since:
                 data = data[-max(self.total - since, 0):] if self.total > since else b""
         return data.decode("utf-8", "replace")
+
+
+# What TensorFlow, JAX and their libraries print at start-up: not the student's output.
+_BACKEND_LOG = re.compile(
+    r"^(?:[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [\w./-]+:\d+\]"
+    r"|WARNING: All log messages before absl::InitializeLog"
+    r"|.*(?:oneDNN custom operations are on|cpu_feature_guard|This TensorFlow binary is "
+    r"optimized|To enable the following instructions|rebuild TensorFlow with the appropriate"
+    r"|Unable to register cu(?:DNN|FFT|BLAS) factory|TF-TRT Warning|Could not find cuda "
+    r"drivers|computation placer already registered|Fontconfig error|"
+    r"All log messages before absl))")
+
+
+def student_output(text: str) -> str:
+    """The child's output without the backends' own start-up logging."""
+    return "\n".join(line for line in text.splitlines() if not _BACKEND_LOG.match(line))
 
 
 def _session_rss_mb(sid: int) -> float:

@@ -26,7 +26,8 @@ def _layers(task: Task, rubric: Rubric) -> list[str]:
         out.append(_CONV)
         if "BatchNormalization" in required:
             out.append("layers.BatchNormalization()")
-        out.append("layers.MaxPooling2D()")
+        # Pooling by 4 keeps the starter CNN smaller than the starter FC model (Q5).
+        out.append("layers.MaxPooling2D(4)")
         if "Dropout" in required:
             out.append("layers.Dropout(0.25)")
     out.append("layers.Flatten()")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import difflib
 import hashlib
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,11 +32,15 @@ class Submission:
     def name(self) -> str:
         return self.path.name
 
+    @property
+    def is_notebook(self) -> bool:
+        return self.notebook is not None and self.notebook.kind == "notebook"
+
     def describe(self) -> dict:
         out = {"path": str(self.path), "name": self.name, "sha256": self.sha256,
-               "kind": "notebook" if self.notebook else "python"}
-        if self.notebook:
-            out["notebook"] = self.notebook.describe()
+               "kind": "notebook" if self.is_notebook else "python"}
+        if self.notebook is not None:
+            out["notebook" if self.is_notebook else "script"] = self.notebook.describe()
         return out
 
     def module_path(self, folder: Path) -> Path:
@@ -45,7 +50,7 @@ class Submission:
         nothing else from the submission's folder, which may hold other students' files."""
         source = self.notebook.source if self.notebook is not None else \
             self.path.read_text(encoding="utf-8")
-        name = f"{self.path.stem}_ipynb.py" if self.notebook is not None else self.path.name
+        name = f"{self.path.stem}_ipynb.py" if self.is_notebook else self.path.name
         target = folder / name
         target.write_text(source, encoding="utf-8")
         for local in local_imports(source, self.path.parent):
@@ -59,12 +64,12 @@ class Submission:
         return target
 
     def where(self, line: int | None) -> str:
-        """' (line N)' for a .py file, ' (cell N)' for a notebook."""
+        """' (line N)' for a .py file, ' (cell N, In [k], line M)' for a notebook: lines of
+        the student's own file and cells, not of the module the grader extracted."""
         if line is None:
             return ""
         if self.notebook is not None:
-            cell = self.notebook.cell_of(line)
-            return f" (cell {cell})" if cell else ""
+            return self.notebook.where(line)
         return f" (line {line})"
 
 
@@ -110,8 +115,8 @@ def load_submission(path: str | Path) -> Submission:
     except UnicodeDecodeError as exc:
         raise SubmissionError(f"{path.name} is not UTF-8 text: {exc}",
                               hint="Save the file with UTF-8 encoding.") from None
-    notebook = extract(path) if path.suffix == ".ipynb" else None
-    return Submission(path, hashlib.sha256(raw).hexdigest(), notebook)
+    # A .py file is read as a one-cell notebook: definitions taken, top-level work skipped.
+    return Submission(path, hashlib.sha256(raw).hexdigest(), extract(path))
 
 
 def expected_signature(task: Task, rubric: Rubric) -> str:
@@ -123,13 +128,52 @@ def expected_signature(task: Task, rubric: Rubric) -> str:
 def missing_function_message(task: Task, rubric: Rubric, callables: list[str],
                              sub: Submission) -> str:
     msg = f"{task.function} is not defined in {sub.name}."
-    close = difflib.get_close_matches(task.function, callables, n=1, cutoff=0.7)
+    # Never suggest renaming a function that another task requires.
+    required = {t.function for t in rubric.tasks}
+    candidates = [c for c in callables if c not in required]
+    close = difflib.get_close_matches(task.function, candidates, n=1, cutoff=0.7)
     if close:
         msg += f" Did you mean to name {close[0]!r} {task.function!r}?"
     msg += f" Expected: {expected_signature(task, rubric)}"
     if sub.notebook is not None and sub.notebook.top_level_models:
-        msg += " " + wrap_hint(task.function, sub.notebook.top_level_models[0])
+        cell = matching_model_cell(task, rubric, sub.notebook.top_level_models)
+        if cell is not None:
+            where = sub.notebook.cell_name(cell) if sub.is_notebook else "the script"
+            msg += " " + wrap_hint(task.function, where)
+        else:
+            msg += (" No top-level model in the " + ("notebook" if sub.is_notebook else
+                                                     "script")
+                    + f" looks like {task.question} ({task.title.lower()}), so the grader "
+                      f"cannot say which one to wrap.")
     return msg
+
+
+def matching_model_cell(task: Task, rubric: Rubric, models: list[dict]) -> int | None:
+    """The top-level model cell that fits a task best: its question number in the
+    markdown or code around it, the layers it must or may not have, the layers that mark
+    another task; None when no cell fits better than by chance."""
+    others = {layer for t in rubric.tasks if t.id != task.id for layer in t.require_layers}
+    best, best_score = None, 0
+    for m in models:
+        text, layers = m.get("text", ""), set(m.get("layers", []))
+        score = 0
+        if re.search(rf"\b{re.escape(task.question)}\b", text):
+            score += 4
+        if any(re.search(rf"\b{re.escape(t.question)}\b", text) for t in rubric.tasks
+               if t.id != task.id):
+            score -= 2
+        if task.require_layers:
+            score += 2 if set(task.require_layers) <= layers else -3
+        if layers & set(task.forbid_layers):
+            score -= 5
+        elif task.forbid_layers:
+            score += 1
+        score -= len((others - set(task.require_layers)) & layers)
+        if re.search(rf"\b{re.escape(task.id)}\b", text, re.IGNORECASE):
+            score += 1
+        if score > best_score:
+            best, best_score = m["cell"], score
+    return best
 
 
 def training_settings(task: Task, rubric: Rubric, training) -> tuple[int, int, list[Finding]]:

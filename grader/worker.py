@@ -240,8 +240,12 @@ class Worker:
             training = json.loads(json.dumps(training))
         except (TypeError, ValueError):
             training = {"__unreadable__": repr(training)[:200]}
+        callables = [c for c in callables if not c.startswith("__grader_")]
+        failed = [{"index": f.get("index"), "error": clean_message(str(f.get("error")))[:500]}
+                  for f in getattr(module, "__grader_failed_imports__", None) or []
+                  if isinstance(f, dict)]
         self.emit({"ev": "imported", "ok": True, "callables": callables, "training": training,
-                   "import_s": time.perf_counter() - t0})
+                   "failed_imports": failed, "import_s": time.perf_counter() - t0})
 
     def data(self, folder: str):
         if folder not in self._data:
@@ -287,6 +291,21 @@ class Worker:
                 model(np.zeros((1, *req["input_shape"]), dtype="float32"))
         return model
 
+    def apply_notebook_compile(self, function: str, model) -> dict | None:
+        """A compile call that another cell applied to this builder's model: applied here,
+        unless the builder compiled the model itself.  Says what happened."""
+        apply = (getattr(self.module, "__grader_compiles__", None) or {}).get(function)
+        if apply is None:
+            return None
+        if getattr(model, "compiled", False) and getattr(model, "loss", None) is not None:
+            return {"applied": False, "why": "the builder compiles the model itself"}
+        try:
+            apply(model)
+        except Exception as exc:  # a name the compile call uses lives in a skipped cell
+            return {"applied": False, "why": f"{type(exc).__name__}: "
+                                             f"{clean_message(str(exc))[:300]}"}
+        return {"applied": True}
+
     def run_task(self, req: dict) -> None:
         import keras
         import numpy as np
@@ -302,6 +321,7 @@ class Worker:
             keras.config.set_dtype_policy(req.get("dtype_policy") or "float32")
             model = self.build(req)
             out["timings"]["build_s"] = time.perf_counter() - t0
+            out["notebook_compile"] = self.apply_notebook_compile(req["function"], model)
             out["stage"] = "describe"
             out["description"] = describe_model(model)
             out["description"]["compile"] = describe_compile(model, req.get("optimizer"),

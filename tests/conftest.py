@@ -68,5 +68,45 @@ def _clear_keras_state():
         sys.modules["keras"].backend.clear_session()
 
 
+@pytest.fixture
+def loopback_server():
+    """A server on 127.0.0.1:PORT that records every connection; stopped after the test.
+    Call it with the port the fixture submission connects to."""
+    import socket
+    import threading
+
+    servers = []
+
+    def start(port: int) -> list:
+        hits, stop = [], threading.Event()
+        server = socket.socket()
+        try:
+            server.bind(("127.0.0.1", port))
+        except OSError:
+            pytest.skip(f"port {port} is busy")
+        server.listen()
+        server.settimeout(0.3)
+
+        def accept():
+            while not stop.is_set():
+                try:
+                    conn, _ = server.accept()
+                    hits.append(1)
+                    conn.close()
+                except OSError:
+                    continue
+
+        thread = threading.Thread(target=accept)
+        thread.start()
+        servers.append((server, stop, thread))
+        return hits
+
+    yield start
+    for server, stop, thread in servers:
+        stop.set()
+        thread.join()
+        server.close()
+
+
 def real_data_path() -> str | None:
     return os.environ.get("GRADER_CIFAR10")

@@ -78,8 +78,6 @@ def test_missing_function_names_it_and_grades_the_rest(grade):
 
 @pytest.mark.parametrize("name, expected", [
     ("syntax_error.py", "SyntaxError: expected ':' (line 4)"),
-    ("import_error.py", "ModuleNotFoundError: No module named "
-                        "'tensorflow_addons_that_does_not_exist' (line 2)"),
     ("exits_on_import.py", "SystemExit: the code called sys.exit("),
 ])
 def test_import_failures_fail_every_task_with_the_students_line(grade, name, expected):
@@ -87,6 +85,18 @@ def test_import_failures_fail_every_task_with_the_students_line(grade, name, exp
     fc = r.task("fc")
     assert fc.status == ERROR
     assert f"{name} could not be imported" in fc.reason and expected in fc.reason
+
+
+def test_a_missing_package_fails_the_builders_that_need_it(grade):
+    fc = grade("import_error.py", "fc").task("fc")
+    assert fc.status == ERROR
+    assert fc.reason.startswith("build_fc_model needs 'tensorflow_addons_that_does_not_exist' "
+                                "from `import tensorflow_addons_that_does_not_exist` (line 2), "
+                                "which cannot be imported here: ModuleNotFoundError: No "
+                                "module named 'tensorflow_addons_that_does_not_exist'.")
+    assert "The grading environment has no package `tensorflow_addons_that_does_not_exist`" \
+        in fc.reason
+    assert "site-packages" not in fc.reason and "/root" not in fc.reason
 
 
 def test_loop_at_import_times_out(grade, fast_rubric):

@@ -11,7 +11,6 @@ import sys
 import zipfile
 from pathlib import Path
 
-import pytest
 
 from conftest import REPO, SUBMISSIONS
 

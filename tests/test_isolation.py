@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import threading
 from pathlib import Path
 
 import pytest
@@ -72,35 +70,9 @@ def test_test_labels_are_not_reachable(run, synthetic_npz, monkeypatch):
     _no_credit(run("steals_labels.py").task("fc"))
 
 
-def test_network_is_blocked(run):
-    hits = []
-    server = socket.socket()
-    try:
-        server.bind(("127.0.0.1", 47123))
-    except OSError:
-        pytest.skip("port 47123 is busy")
-    server.listen()
-    server.settimeout(0.5)
-
-    def accept():
-        for _ in range(120):
-            try:
-                conn, _ = server.accept()
-                hits.append(conn.recv(16))
-                conn.close()
-            except (socket.timeout, OSError):
-                if stop.is_set():
-                    return
-
-    stop = threading.Event()
-    t = threading.Thread(target=accept)
-    t.start()
-    try:
-        r = run("uses_network.py")
-    finally:
-        stop.set()
-        t.join()
-        server.close()
+def test_network_is_blocked(run, loopback_server):
+    hits = loopback_server(47123)
+    r = run("uses_network.py")
     if not r.environment["network_blocked"]:
         pytest.skip("this platform does not allow a network namespace")
     assert hits == []

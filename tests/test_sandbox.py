@@ -4,8 +4,6 @@ without a sandbox the defence in depth still keeps an unearned pass from countin
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import uuid
 from pathlib import Path
 
@@ -30,35 +28,6 @@ def bait():
     path.unlink(missing_ok=True)
 
 
-@pytest.fixture
-def listener():
-    """A server on the loopback that counts connections."""
-    hits, stop = [], threading.Event()
-    server = socket.socket()
-    try:
-        server.bind(("127.0.0.1", 47124))
-    except OSError:
-        pytest.skip("port 47124 is busy")
-    server.listen()
-    server.settimeout(0.3)
-
-    def accept():
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-                hits.append(1)
-                conn.close()
-            except OSError:
-                continue
-
-    t = threading.Thread(target=accept)
-    t.start()
-    yield hits
-    stop.set()
-    t.join()
-    server.close()
-
-
 def _reached(task) -> dict:
     layer = next(l for l in task.description["layers"] if l["name"].startswith("reached_"))
     return json.loads(bytes.fromhex(layer["name"][len("reached_"):]).decode())
@@ -66,8 +35,9 @@ def _reached(task) -> dict:
 
 @pytest.mark.skipif(not AVAILABLE, reason="neither bubblewrap nor Landlock can run here")
 @pytest.mark.parametrize("kind", AVAILABLE)
-def test_every_escape_is_contained(kind, synthetic_npz, submission, tmp_path, bait, listener,
-                                   monkeypatch):
+def test_every_escape_is_contained(kind, synthetic_npz, submission, tmp_path, bait,
+                                   loopback_server, monkeypatch):
+    listener = loopback_server(47124)
     monkeypatch.setenv("GRADER_CIFAR10", str(synthetic_npz))  # in the grader's environment
     ESCAPE_FILE.unlink(missing_ok=True)
     out = tmp_path / "out"

@@ -4,7 +4,6 @@ the grader's own functions: no child process, no training."""
 from __future__ import annotations
 
 import csv
-import json
 import xml.etree.ElementTree as ET
 
 import numpy as np
