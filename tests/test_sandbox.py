@@ -53,6 +53,7 @@ def test_every_escape_is_contained(kind, synthetic_npz, submission, tmp_path, ba
     assert fc.status == FAILED and fc.points == 0 and fc.test_accuracy < 0.3
     from grader.report import write_report
     report = write_report(r, out / "report.html")
+    assert f"sandbox: {kind}" in report.read_text()
     for text in ((out / "results.json").read_text(), report.read_text()):
         assert bait not in text
 
