@@ -186,11 +186,16 @@ def describe_model(model) -> dict:
     }
 
 
+def is_compiled(model) -> bool:
+    """The model was compiled with a loss (by its builder, or a notebook's compile call)."""
+    return bool(getattr(model, "compiled", False)) and getattr(model, "loss", None) is not None
+
+
 def describe_compile(model, default_optimizer: str | None = None,
                      default_loss: str | None = None) -> dict:
     """The student's own compile settings, as the builder returned the model; for an
     uncompiled model, also what the grader's defaults amount to (``default``)."""
-    compiled = bool(getattr(model, "compiled", False)) and getattr(model, "loss", None) is not None
+    compiled = is_compiled(model)
     out = {"compiled": compiled,
            "optimizer": describe_optimizer(getattr(model, "optimizer", None)) if compiled else None,
            "loss": describe_loss(model.loss) if compiled else None}

@@ -535,7 +535,7 @@ def _apply_reply(task: Task, rubric: Rubric, result: TaskResult, reply: dict,
                 "compile", True, f"Compiled as in {where}: `{compile_call['code']}` (your "
                 f"configuration, taken from the cell that compiles the model).",
                 severity="info"))
-        elif nbc.get("why") != "the builder compiles the model itself":
+        elif not nbc.get("builder_compiled"):
             result.findings.append(Finding(
                 "compile", False, f"The compile call in {where} (`{compile_call['code']}`) "
                 f"could not be used ({nbc.get('why')}), so the grader's default (Adam, "

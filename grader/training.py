@@ -18,9 +18,9 @@ import numpy as np
 def compile_for_grading(model, default_optimizer: str, default_loss: str,
                         steps_per_execution: int, num_classes: int = 10) -> dict:
     """Compile with the student's settings when they compiled, else the rubric's defaults."""
-    from .describe import describe_loss, describe_optimizer
+    from .describe import describe_loss, describe_optimizer, is_compiled
 
-    compiled = bool(getattr(model, "compiled", False)) and getattr(model, "loss", None) is not None
+    compiled = is_compiled(model)
     if compiled:
         optimizer, loss, jit = model.optimizer, model.loss, getattr(model, "jit_compile", "auto")
     else:

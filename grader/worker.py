@@ -219,10 +219,11 @@ class Worker:
                    "determinism": determinism, "network_blocked": network_blocked(),
                    "sandbox": confinement or {"kind": "none", "problem": None}, **info})
 
-    def import_submission(self, path: str, search_path: str | None = None) -> None:
+    def import_submission(self, path: str) -> None:
         self.path = os.path.abspath(path)
         t0 = time.perf_counter()
-        sys.path.insert(0, search_path or os.path.dirname(self.path))
+        # The folder the submission (and the sibling modules it imports) was copied into.
+        sys.path.insert(0, os.path.dirname(self.path))
         try:
             spec = importlib.util.spec_from_file_location("submission", self.path)
             module = importlib.util.module_from_spec(spec)
@@ -297,8 +298,10 @@ class Worker:
         apply = (getattr(self.module, "__grader_compiles__", None) or {}).get(function)
         if apply is None:
             return None
-        if getattr(model, "compiled", False) and getattr(model, "loss", None) is not None:
-            return {"applied": False, "why": "the builder compiles the model itself"}
+        from .describe import is_compiled
+        if is_compiled(model):
+            return {"applied": False, "builder_compiled": True,
+                    "why": "the builder compiles the model itself"}
         try:
             apply(model)
         except Exception as exc:  # a name the compile call uses lives in a skipped cell
@@ -425,7 +428,7 @@ def main(argv: list[str]) -> int:
         msg = worker.next_command()
         op = msg.get("op")
         if op == "import":
-            worker.import_submission(msg["path"], msg.get("search_path"))
+            worker.import_submission(msg["path"])
         elif op == "task":
             worker.run_task(msg)
         elif op == "exit":
