@@ -83,10 +83,10 @@ XLA_FLAGS=--xla_gpu_deterministic_ops=false python3 -m grader.cli check referenc
 echo "exit $?, wall $(since "$t0")"
 summary "$OUT/nondet/results.json"
 
-echo "== the same under --mixed-precision float16 (opt-in; changes the numbers)"
+echo "== the same under --mixed-precision mixed_float16 (opt-in; changes the numbers)"
 t0=$(now)
 python3 -m grader.cli check reference/cifar10_lab.py --data "$DATA" $QUICK \
-    --mixed-precision float16 --out "$OUT/mixed" > "$OUT/mixed.txt" 2>&1
+    --mixed-precision mixed_float16 --out "$OUT/mixed" > "$OUT/mixed.txt" 2>&1
 echo "exit $?, wall $(since "$t0")"
 summary "$OUT/mixed/results.json"
 

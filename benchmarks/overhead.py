@@ -32,7 +32,7 @@ PLAIN = textwrap.dedent("""
     import keras
     from grader.data import load_dataset, make_split
     from grader.rubric import load_rubric
-    from grader.training import encode_labels, to_float
+    from grader.child.training import encode_labels, to_float
     sub, fn, data, epochs, batch, seed = sys.argv[1:7]
     r = load_rubric()
     split = make_split(load_dataset(data), r.validation_fraction, r.split_seed)

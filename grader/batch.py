@@ -16,26 +16,31 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import os
+import platform
 import queue
 import re
 import tempfile
-import threading
 import time
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import atomic
 from .data import Dataset, load_dataset
 from .environment import visible_gpus
 from .errors import GraderError, UsageError
-from .grading import RESULTS_FILE, check
-from .results import ERROR, HELD, Results, load_results
+from .grading import RESULTS_FILE, check, earlier_run, job_identity, select_tasks
+from .options import GradeOptions, options_from
+from .progress import BatchProgress
+from .results import HELD, ErrorKind, Results, load_results
 from .rubric import Rubric, load_rubric
 from .submission import load_submission
 
 SUFFIXES = (".py", ".ipynb")
+EXECUTORS = ("local", "ray")
 _CANVAS = re.compile(r"^(?P<name>[A-Za-z0-9-]+?)_(?:LATE_)?\d+_\d+_.+$")
 _MOODLE = re.compile(r"^(?P<name>.+?)_\d+_assignsubmission_\w*$")
 _PREFERRED = ("lab", "submission", "main", "solution")
@@ -61,6 +66,8 @@ class Row:
     seconds: float = 0.0
     mode: str = "full"
     folder: str = ""  # the student's output folder, relative to the batch's --out
+    node: str = ""  # the machine (and Ray node) that graded it
+    device: str = ""  # what trained the models: "gpu: NVIDIA H100", "cpu: ..."
 
     @property
     def graded(self) -> bool:
@@ -143,53 +150,39 @@ def student_folder(student: str) -> str:
     return f"{slug}-{hashlib.sha256(student.encode('utf-8')).hexdigest()[:8]}"
 
 
+# The errors a TA should look at (not the models' fault), as grades.csv names them.
+_LOOK_AT = {ErrorKind.IMPORT: "could not be imported", ErrorKind.TIMEOUT: "timed out",
+            ErrorKind.CRASH: "crashed", ErrorKind.MEMORY: "out of memory",
+            ErrorKind.GRADER: "grader bug"}
+
+
 def _problem(r: Results) -> str | None:
     """A reason other than the models themselves: the TA should look at these."""
     if any(t.status == HELD for t in r.tasks):
         return "held for review"
     for t in r.tasks:
-        if t.status != ERROR:
-            continue
-        text = t.reason
-        if "could not be imported" in text or "Importing" in text:
-            return "could not be imported"
-        if "did not finish within" in text:
-            return "timed out"
-        if "stopped the process" in text or "exited with code" in text or "killed by" in text:
-            return "crashed"
-        if "memory limit" in text:
-            return "out of memory"
+        if t.error_kind in _LOOK_AT:
+            return _LOOK_AT[t.error_kind]
     return None
 
 
 def _row(e: Entry, r: Results, cached: bool, seconds: float) -> Row:
+    node = r.environment.get("node") or {}
+    device = r.environment.get("device") or {}
     return Row(e.student, str(e.path), "graded", r.points, r.max_points, r.passed, _problem(r),
                {t.id: (t.status, t.test_accuracy) for t in r.tasks}, cached, seconds, r.mode,
-               student_folder(e.student))
+               student_folder(e.student),
+               node.get("hostname", "") + (f" (ray {node['node_id'][:8]})"
+                                           if node.get("node_id") else ""),
+               f"{device['kind']}: {device.get('name', '')}" if device.get("kind") else "")
 
 
-def _done(path: Path, sha: str, rubric: Rubric, seed: int, mode: str, fingerprint: str,
-          task_ids: list[str]) -> Results | None:
-    if not path.is_file():
-        return None
-    try:
-        r = load_results(path)
-    except GraderError:
-        return None
-    if (r.finished_at and r.submission.get("sha256") == sha and
-            r.rubric.get("sha256") == rubric.sha256 and r.seed == seed and r.mode == mode and
-            r.data.get("fingerprint") == fingerprint and [t.id for t in r.tasks] == task_ids):
+def _done(path: Path, job: dict, task_ids: list[str]) -> Results | None:
+    """A finished earlier run of the same job and tasks, else None."""
+    r = earlier_run(path, job)
+    if r is not None and r.finished_at and [t.id for t in r.tasks] == task_ids:
         return r
     return None
-
-
-class BatchReporter:
-    """What a batch tells its caller: a submission started, finished, or was skipped."""
-
-    def start(self, total: int, cached: int) -> None: ...
-    def started(self, entry: Entry) -> None: ...
-    def finished(self, entry: Entry, row: Row) -> None: ...
-    def finish(self, rows: list[Row]) -> None: ...
 
 
 def default_jobs(quick: bool = False) -> int:
@@ -203,31 +196,35 @@ def default_jobs(quick: bool = False) -> int:
     return max(1, min(4, cores)) if quick else max(1, cores // 4)
 
 
-def grade_batch(paths, out, *, jobs: int | None = None, data=None, dataset: Dataset | None = None,
-                rubric=None, seed: int | None = None, quick: bool = False, tasks=None,
-                formats=(), reporter: BatchReporter | None = None,
-                task_timeout_s: float | None = None, sandbox: str = "auto",
-                allow_unsandboxed: bool = False) -> list[Row]:
+def grade_batch(paths, out, options: GradeOptions | None = None, *, jobs: int | None = None,
+                data=None, dataset: Dataset | None = None, rubric=None, formats=(),
+                progress: BatchProgress | None = None, allow_unsandboxed: bool = False,
+                executor: str = "local", ray_options=None, **option_changes) -> list[Row]:
     """Grade every submission under ``paths`` into ``out``; never stops for one submission.
 
-    Refuses to grade a class without a sandbox unless ``allow_unsandboxed``: a class's
-    code is untrusted by definition."""
+    ``options`` (and keyword overrides of its fields) apply to every submission.
+    ``executor`` "local" grades ``jobs`` at once on this machine, each job on its own GPU;
+    "ray" sends each submission to a Ray cluster (``cluster.RayOptions``; ``jobs`` is
+    then the cluster's size).  Refuses to grade a class without a sandbox unless
+    ``allow_unsandboxed``: a class's code is untrusted by definition."""
+    if executor not in EXECUTORS:
+        raise UsageError(f"executor must be one of {', '.join(EXECUTORS)}. "
+                         f"Received: {executor!r}")
     from . import confine
-    from .formats import junit, write_formats
-    from .grading import select_tasks
-    from .report import REPORT_FILE, write_report
+    from .formats import junit
     from .overview import write_overview
 
+    options = options_from(options, option_changes)
     rubric = rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
-    seed = rubric.seed if seed is None else seed
-    task_ids = [t.id for t in select_tasks(rubric, tasks)]
-    confinement = confine.detect(sandbox)
+    task_ids = [t.id for t in select_tasks(rubric, options.tasks)]
+    options = options.replace(tasks=tuple(task_ids))
+    confinement = confine.detect(options.sandbox)
     if confinement.kind == "none" and not allow_unsandboxed:
         raise UsageError(f"Refusing to grade a class without a sandbox: {confinement.why}.",
                          hint="Install bubblewrap (apt-get install bubblewrap), or run on "
                               "Linux 5.13+ with Landlock; `grader doctor` says what is "
                               "missing. Only for code you trust: --allow-unsandboxed.")
-    jobs = jobs or default_jobs(quick)
+    jobs = jobs or default_jobs(options.quick)
     if jobs < 1:
         raise UsageError(f"--jobs must be at least 1. Received: {jobs}")
     out = Path(out)
@@ -238,103 +235,127 @@ def grade_batch(paths, out, *, jobs: int | None = None, data=None, dataset: Data
                                                       "holding them.")
     dataset = dataset or load_dataset(data, rubric.input_shape, rubric.num_classes,
                                       rubric.dataset)
-    reporter = reporter or BatchReporter()
-    mode = "quick" if quick else "full"
+    progress = progress or BatchProgress()
     rows: dict[str, Row] = {}
     todo = []
-    no_points = {} if not quick else {"points": None, "max_points": None}
     for e in entries:
-        folder = out / student_folder(e.student)
         try:
             sha = load_submission(e.path).sha256
         except GraderError as exc:
-            rows[e.student] = Row(e.student, str(e.path), "unreadable", problem=exc.message,
-                                  max_points=rubric.max_points, mode=mode,
-                                  folder=student_folder(e.student), **no_points)
+            rows[e.student] = failed_row(e, "unreadable", exc.message, rubric, options, 0.0)
             continue
-        done = _done(folder / RESULTS_FILE, sha, rubric, seed, mode, dataset.fingerprint,
-                     task_ids)
+        done = _done(out / student_folder(e.student) / RESULTS_FILE,
+                     job_identity(options, rubric, sha, dataset.fingerprint), task_ids)
         if done is not None:
             rows[e.student] = _row(e, done, cached=True, seconds=0.0)
         else:
             todo.append(e)
-    reporter.start(len(entries), len(entries) - len(todo))
-    lock = threading.Lock()
-    # Each job holds one GPU while it grades, so that two trainings share a GPU only
-    # when --jobs asks for more jobs than there are GPUs.
-    gpus = visible_gpus()
-    free_gpus: queue.Queue[str] = queue.Queue()
-    for i in range(jobs if gpus else 0):
-        free_gpus.put(gpus[i % len(gpus)])
-
-    def one(e: Entry) -> Row:
-        gpu = free_gpus.get() if gpus else None
-        try:
-            return _grade_one(e, gpu)
-        finally:
-            if gpu is not None:
-                free_gpus.put(gpu)
-
-    def _grade_one(e: Entry, gpu: str | None) -> Row:
-        folder = out / student_folder(e.student)
-        reporter.started(e)
-        t0 = time.monotonic()
-        try:
-            r = check(e.path, dataset=dataset, rubric=rubric, tasks=task_ids, seed=seed,
-                      quick=quick, out=folder, resume=True, data_cache=cache,
-                      task_timeout_s=task_timeout_s, gpu=gpu, sandbox=sandbox,
-                      gpu_shared=bool(gpus) and jobs > len(gpus))
-            write_report(r, folder / REPORT_FILE)
-            write_formats(r, folder, [f for f in formats if f != "github"], e.student,
-                          echo=lambda *_: None)
-            return _row(e, r, cached=False, seconds=time.monotonic() - t0)
-        except GraderError as exc:
-            return Row(e.student, str(e.path), "unreadable", problem=exc.message,
-                       max_points=rubric.max_points, seconds=time.monotonic() - t0, mode=mode,
-                       folder=student_folder(e.student), **no_points)
-        except Exception as exc:  # a grader bug must cost one row, not the batch
-            return Row(e.student, str(e.path), "crashed",
-                       problem=f"internal error: {type(exc).__name__}: {exc}",
-                       max_points=rubric.max_points, seconds=time.monotonic() - t0, mode=mode,
-                       folder=student_folder(e.student), **no_points)
-
-    with tempfile.TemporaryDirectory(prefix="grader-batch-") as cache_dir:
-        cache = Path(cache_dir)
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = {pool.submit(one, e): e for e in todo}
-            for fut in as_completed(futures):
-                row = fut.result()
-                with lock:
-                    rows[row.student] = row
-                reporter.finished(futures[fut], row)
-                write_grades(out / "grades.csv", [rows[e.student] for e in entries
-                                                  if e.student in rows], task_ids)
+    progress.start(len(entries), len(entries) - len(todo))
+    if executor == "ray":
+        from . import cluster
+        finished = cluster.run(todo, out, options, rubric=rubric, dataset=dataset,
+                               formats=formats, ray_options=ray_options or cluster.RayOptions(),
+                               progress=progress, folder_of=student_folder)
+    else:
+        finished = _run_local(todo, out, options, jobs, rubric=rubric, dataset=dataset,
+                              formats=formats, progress=progress)
+    for e, row in finished:
+        rows[row.student] = row
+        progress.finished(e, row)
+        write_grades(out / "grades.csv", [rows[e.student] for e in entries
+                                          if e.student in rows], task_ids)
     ordered = [rows[e.student] for e in entries]
     write_grades(out / "grades.csv", ordered, task_ids)
     write_overview(out, ordered, rubric, task_ids, notes)
     if "junit" in formats:
         graded = [(r.student, load_results(out / r.folder / RESULTS_FILE))
                   for r in ordered if r.status == "graded"]
-        (out / "junit.xml").write_text(junit(graded))
-    reporter.finish(ordered)
+        atomic.write_text(out / "junit.xml", junit(graded))
+    progress.finish(ordered)
     return ordered
+
+
+def _run_local(todo: list[Entry], out: Path, options: GradeOptions, jobs: int, *,
+               rubric: Rubric, dataset: Dataset, formats, progress: BatchProgress):
+    """Grade ``todo`` on this machine, ``jobs`` at once; yield (entry, row) as each ends."""
+    # Each job holds one GPU while it grades, so that two trainings share a GPU only
+    # when --jobs asks for more jobs than there are GPUs.
+    gpus = visible_gpus()
+    free_gpus: queue.Queue[str] = queue.Queue()
+    for i in range(jobs if gpus else 0):
+        free_gpus.put(gpus[i % len(gpus)])
+    shared = bool(gpus) and jobs > len(gpus)
+
+    with tempfile.TemporaryDirectory(prefix="grader-batch-") as cache_dir:
+        def one(e: Entry) -> Row:
+            gpu = free_gpus.get() if gpus else None
+            progress.started(e)
+            try:
+                return grade_one(e, out, options.replace(gpu=gpu, gpu_shared=shared),
+                                 rubric=rubric, dataset=dataset, data_cache=Path(cache_dir),
+                                 formats=formats)
+            finally:
+                if gpu is not None:
+                    free_gpus.put(gpu)
+
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = {pool.submit(one, e): e for e in todo}
+            for fut in as_completed(futures):
+                yield futures[fut], fut.result()
+
+
+def grade_one(e: Entry, out: Path, options: GradeOptions, *, rubric: Rubric,
+              dataset: Dataset, data_cache: Path | None = None, formats=(),
+              reference: Path | None = None, node: dict | None = None) -> Row:
+    """One student's submission graded into ``out``/<folder>: its results, report and
+    formats, and its row.  Never raises for the submission: a file the grader cannot
+    read, or a bug in the grader, is a row that says so.  ``node`` names the machine
+    (a Ray executor adds its node id); it is recorded in results.json."""
+    from .formats import write_formats
+    from .html_report import REPORT_FILE, write_report
+    from .results import save_results
+
+    folder = out / student_folder(e.student)
+    t0 = time.monotonic()
+    try:
+        r = check(e.path, options, dataset=dataset, rubric=rubric, out=folder, resume=True,
+                  data_cache=data_cache, reference=reference)
+        r.environment["node"] = node or {"hostname": platform.node()}
+        save_results(r, folder / RESULTS_FILE)
+        write_report(r, folder / REPORT_FILE)
+        write_formats(r, folder, [f for f in formats if f != "github"], e.student,
+                      echo=lambda *_: None)
+        return _row(e, r, cached=False, seconds=time.monotonic() - t0)
+    except GraderError as exc:
+        return failed_row(e, "unreadable", exc.message, rubric, options,
+                           time.monotonic() - t0)
+    except Exception as exc:  # a grader bug must cost one row, not the batch
+        return failed_row(e, "crashed", f"internal error: {type(exc).__name__}: {exc}",
+                           rubric, options, time.monotonic() - t0)
+
+
+def failed_row(e: Entry, status: str, problem: str, rubric: Rubric, options: GradeOptions,
+                seconds: float) -> Row:
+    no_points = {"points": None, "max_points": None} if options.quick else \
+        {"max_points": rubric.max_points}
+    return Row(e.student, str(e.path), status, problem=problem, seconds=seconds,
+               mode=options.mode, folder=student_folder(e.student), **no_points)
 
 
 def write_grades(path: Path, rows: list[Row], task_ids: list[str]) -> None:
     """grades.csv: one row per student, the id exactly as discovered.  A quick run's rows
     have mode "quick", status "checked" or "failed" and empty points: not a grade."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["student", "mode", "points", "max_points", "status", "problem", "file",
-                    "folder"] +
-                   [f"{t}_{k}" for t in task_ids for k in ("verdict", "test_accuracy")])
-        for r in rows:
-            cells = []
-            for t in task_ids:
-                status, acc = r.tasks.get(t, ("", None))
-                cells += [status, "" if acc is None else f"{acc:.4f}"]
-            w.writerow([r.student, r.mode, "" if r.points is None else f"{r.points:g}",
-                        "" if r.max_points is None else f"{r.max_points:g}", r.verdict,
-                        r.problem or "", r.path, r.folder] + cells)
-    tmp.replace(path)
+    f = io.StringIO()
+    w = csv.writer(f)
+    w.writerow(["student", "mode", "points", "max_points", "status", "problem", "file",
+                "folder", "node", "device"] +
+               [f"{t}_{k}" for t in task_ids for k in ("verdict", "test_accuracy")])
+    for r in rows:
+        cells = []
+        for t in task_ids:
+            status, acc = r.tasks.get(t, ("", None))
+            cells += [status, "" if acc is None else f"{acc:.4f}"]
+        w.writerow([r.student, r.mode, "" if r.points is None else f"{r.points:g}",
+                    "" if r.max_points is None else f"{r.max_points:g}", r.verdict,
+                    r.problem or "", r.path, r.folder, r.node, r.device] + cells)
+    atomic.write_text(path, f.getvalue())

@@ -23,18 +23,20 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from . import __version__
 from .errors import GraderError, UsageError
 from .formats import FORMATS
+from .options import DEFAULT_STEPS_PER_EXECUTION, MIXED_PRECISION, SANDBOXES, GradeOptions
 
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 def _fail(console: Console, exc: GraderError) -> None:
-    console.print(f"[bold red]error:[/bold red] {exc.message}", highlight=False)
+    console.print(f"[bold red]error:[/bold red] {escape(exc.message)}", highlight=False)
     if exc.hint:
-        console.print(f"[dim]hint:[/dim] {exc.hint}", highlight=False)
+        console.print(f"[dim]hint:[/dim] {escape(exc.hint)}", highlight=False)
     sys.exit(exc.exit_code)
 
 
@@ -72,9 +74,9 @@ def _boundary(interrupted: str = "finished work is kept."):
             except Exception as exc:  # a bug in the grader, not the user's or student's fault
                 out = kwargs.get("out")
                 path = save_traceback(Path(out) if out else None)
-                err.print(f"[bold red]internal error:[/bold red] {type(exc).__name__}: {exc}. "
-                          f"This is a bug in grader; the traceback is in {path}: please "
-                          f"report it with that file.", highlight=False)
+                err.print(f"[bold red]internal error:[/bold red] {type(exc).__name__}: "
+                          f"{escape(str(exc))}. This is a bug in grader; the traceback "
+                          f"is in {path}: please report it with that file.", highlight=False)
                 sys.exit(EXIT_INTERNAL)
         return run
     return wrap
@@ -86,69 +88,86 @@ def main() -> None:
     """Train a student's Keras models under the lab's budget and grade them."""
 
 
+def grading_options(fn):
+    """The options that say how to grade, declared once for ``check`` and ``grade``; the
+    command receives them as one ``GradeOptions`` named ``options``."""
+    decorators = [
+        click.option("--tasks", default=None,
+                     help="Comma-separated task ids, e.g. fc,cnn. Default: all."),
+        click.option("--seed", type=click.IntRange(min=0), default=None,
+                     help="Seed for weights and data order. Default: the rubric's."),
+        click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Train every task this many times (seed, seed+1, ...); judge the "
+                          "mean."),
+        click.option("--quick", is_flag=True,
+                     help="Smoke check: build, structure checks, one short epoch on a subset; "
+                          "no accuracy verdict, not a grade."),
+        click.option("--timeout", "task_timeout_s", type=click.FloatRange(min=1), default=None,
+                     help="Seconds per task, overriding the rubric's timeout_s."),
+        click.option("--submission-timeout", "submission_timeout_s",
+                     type=click.FloatRange(min=1), default=None,
+                     help="Seconds for a whole submission, overriding the rubric; tasks not "
+                          "started by then fail with that reason."),
+        click.option("--memory-limit", "memory_mb", type=click.IntRange(min=256), default=None,
+                     help="MiB of memory for the process running a submission (rubric "
+                          "default)."),
+        click.option("--steps-per-execution", type=click.IntRange(min=1),
+                     default=DEFAULT_STEPS_PER_EXECUTION, show_default=True,
+                     help="Batches per backend call: same maths, less overhead."),
+        click.option("--mixed-precision", type=click.Choice(MIXED_PRECISION), default=None,
+                     help="Build and train under this keras dtype policy: faster on most "
+                          "GPUs, slower on CPUs without bf16 units; it changes the numbers, "
+                          "so it is recorded and not compared with the float32 reference."),
+        click.option("--sandbox", type=click.Choice(SANDBOXES), default="auto",
+                     show_default=True,
+                     help="How student code is confined: the best available (auto), or one "
+                          "asked for; `grader doctor` says what this machine allows."),
+    ]
+    names = ("tasks", "seed", "seeds", "quick", "task_timeout_s", "submission_timeout_s",
+             "memory_mb", "steps_per_execution", "mixed_precision", "sandbox")
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        kwargs["options"] = GradeOptions(**{n: kwargs.pop(n) for n in names})
+        return fn(*args, **kwargs)
+
+    for decorate in reversed(decorators):
+        run = decorate(run)
+    return run
+
+
 @main.command()
 @click.argument("submission", type=click.Path(path_type=Path))
 @click.option("--data", type=click.Path(path_type=Path), default=None,
               help="CIFAR-10: a cifar-10-batches-py folder, cifar-10-python.tar.gz or an .npz. "
                    "Default: $GRADER_CIFAR10, else the keras cache, else a download.")
-@click.option("--tasks", default=None, help="Comma-separated task ids, e.g. fc,cnn. Default: all.")
 @click.option("--rubric", type=click.Path(path_type=Path), default=None,
               help="A rubric .toml. Default: the bundled CIFAR-10 lab rubric.")
-@click.option("--seed", type=click.IntRange(min=0), default=None,
-              help="Seed for weights and data order. Default: the rubric's.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Folder for results.json (written after every task).")
-@click.option("--quick", is_flag=True,
-              help="Smoke check: build, structure checks, one short epoch on a subset; "
-                   "no accuracy verdict.")
-@click.option("--steps-per-execution", type=click.IntRange(min=1), default=None,
-              help="Batches per backend call: same maths, less overhead.")
-@click.option("--timeout", "task_timeout", type=click.FloatRange(min=1), default=None,
-              help="Seconds per task, overriding the rubric's timeout_s.")
-@click.option("--submission-timeout", type=click.FloatRange(min=1), default=None,
-              help="Seconds for the whole submission, overriding the rubric; tasks not "
-                   "started by then fail with that reason.")
-@click.option("--memory-limit", type=click.IntRange(min=256), default=None,
-              help="MiB of memory for the process running the submission (rubric default).")
 @click.option("--resume", is_flag=True,
-              help="Keep the tasks already in --out/results.json from the same submission, "
-                   "rubric, seed and data; grade the rest.")
+              help="Keep the tasks already in --out/results.json from the same job "
+                   "(submission, rubric, data, seed, mode, limits); grade the rest.")
 @click.option("--format", "formats", type=click.Choice(FORMATS), multiple=True,
               help="Also write gradescope.json / junit.xml in --out, or GitHub annotations "
                    "(automatic when GITHUB_ACTIONS is set).")
-@click.option("--seeds", "n_seeds", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Train every task this many times (seed, seed+1, ...); judge the mean.")
-@click.option("--sandbox", type=click.Choice(["auto", "bubblewrap", "landlock", "none"]),
-              default="auto", show_default=True,
-              help="How student code is confined: the best available (auto), or one asked "
-                   "for; `grader doctor` says what this machine allows.")
-@click.option("--mixed-precision", type=click.Choice(["float16", "bfloat16"]), default=None,
-              help="Build and train under keras's mixed_float16 / mixed_bfloat16 policy: "
-                   "faster on most GPUs, slower on CPUs without bf16 units; it changes the "
-                   "numbers, so it is recorded and not compared with the float32 reference.")
+@grading_options
 @_boundary("results of finished tasks are in --out, if given.")
-def check(submission, data, tasks, rubric, seed, out, quick, steps_per_execution,
-          task_timeout, submission_timeout, memory_limit, resume, formats, n_seeds,
-          sandbox, mixed_precision) -> None:
-    """Grade one SUBMISSION (.py) and print a verdict per task."""
-    from .console import RichReporter, output_console, print_summary
-    from .grading import DEFAULT_STEPS_PER_EXECUTION, check as run_check
+def check(submission, data, rubric, out, resume, formats, options) -> None:
+    """Grade one SUBMISSION (.py or .ipynb) and print a verdict per task."""
+    from .console import RichProgress, output_console, print_summary
+    from .grading import check as run_check
 
     err = output_console(stderr=True)
     if out is None and set(formats) - {"github"}:
         # Refused before any work: not after hours of training.
         raise UsageError(f"--format {'/'.join(sorted(set(formats) - {'github'}))} writes files: "
                          f"it needs --out DIR.", hint="Add --out DIR.")
-    results = run_check(submission, data=data, rubric=rubric, tasks=tasks, seed=seed,
-                        quick=quick, out=out, reporter=RichReporter(err),
-                        steps_per_execution=steps_per_execution or DEFAULT_STEPS_PER_EXECUTION,
-                        task_timeout_s=task_timeout, memory_mb=memory_limit,
-                        resume=resume, seeds=n_seeds,
-                        submission_timeout_s=submission_timeout, sandbox=sandbox,
-                        mixed_precision=mixed_precision and f"mixed_{mixed_precision}")
+    results = run_check(submission, options, data=data, rubric=rubric, out=out,
+                        progress=RichProgress(err), resume=resume)
     print_summary(results, output_console())
     if out is not None:
-        from .report import REPORT_FILE, write_report
+        from .html_report import REPORT_FILE, write_report
         write_report(results, Path(out) / REPORT_FILE)
         err.print(f"results: {Path(out) / 'results.json'}; report: {Path(out) / REPORT_FILE}")
     from .formats import write_formats
@@ -164,50 +183,72 @@ def check(submission, data, tasks, rubric, seed, out, quick, steps_per_execution
               help="Submissions graded at once. Default: one per GPU; on a CPU one per 4 cores, "
                    "or one per core (up to 4) with --quick.")
 @click.option("--data", type=click.Path(path_type=Path), default=None, help="As for check.")
-@click.option("--tasks", default=None, help="Comma-separated task ids. Default: all.")
 @click.option("--rubric", type=click.Path(path_type=Path), default=None)
-@click.option("--seed", type=click.IntRange(min=0), default=None)
-@click.option("--quick", is_flag=True, help="The quick check for every submission.")
-@click.option("--timeout", "task_timeout", type=click.FloatRange(min=1), default=None,
-              help="Seconds per task, overriding the rubric.")
 @click.option("--format", "formats", type=click.Choice(FORMATS), multiple=True,
               help="Also write each student's gradescope.json, and OUT/junit.xml.")
-@click.option("--sandbox", type=click.Choice(["auto", "bubblewrap", "landlock", "none"]),
-              default="auto", show_default=True, help="As for check.")
 @click.option("--allow-unsandboxed", is_flag=True,
               help="Grade the class even where no sandbox can run (only for code you trust).")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
+              show_default=True,
+              help="Where submissions are graded: this machine, or a Ray cluster (one "
+                   "submission per Ray task).")
+@click.option("--ray-address", default=None, metavar="HOST:PORT",
+              help="The Ray head to connect to (ray start --head). Default: start a local "
+                   "Ray instance.")
+@click.option("--gpus-per-task", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="GPUs each submission asks Ray for (1 on a GPU cluster).")
+@click.option("--cpus-per-task", type=click.FloatRange(min=0.01), default=1.0,
+              show_default=True, help="CPUs each submission asks Ray for.")
+@click.option("--max-retries", type=click.IntRange(min=0), default=3, show_default=True,
+              help="Times a submission lost with its node is re-run elsewhere (a student's "
+                   "error is never retried).")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="With --executor ray: a dataset path every node has (checked by "
+                   "fingerprint); default: the driver's data, sent once per node.")
+@grading_options
 @_boundary("run the same command again to finish; finished work is kept.")
-def grade(submissions, out, jobs, data, tasks, rubric, seed, quick, task_timeout,
-          formats, sandbox, allow_unsandboxed) -> None:
+def grade(submissions, out, jobs, data, rubric, formats, allow_unsandboxed, executor,
+          ray_address, gpus_per_task, cpus_per_task, max_retries, data_dir, options) -> None:
     """Grade a class: files, folders of files, or one folder per student.
 
     Resumable: run the same command again after an interruption and only what
     is missing is graded. Exit code 0 when every submission passed, else 1.
     """
     from .batch import grade_batch
-    from .console import RichBatchReporter, output_console
+    from .console import RichBatchProgress, output_console
 
     err = output_console(stderr=True)
-    rows = grade_batch(submissions, out, jobs=jobs, data=data, rubric=rubric, seed=seed,
-                       quick=quick, tasks=tasks, formats=formats,
-                       reporter=RichBatchReporter(err), task_timeout_s=task_timeout,
-                       sandbox=sandbox, allow_unsandboxed=allow_unsandboxed)
+    ray_options = None
+    if executor == "ray":
+        from .cluster import RayOptions
+        ray_options = RayOptions(address=ray_address, gpus_per_task=gpus_per_task,
+                                 cpus_per_task=cpus_per_task, max_retries=max_retries,
+                                 data_dir=str(data_dir) if data_dir else None,
+                                 allow_unsandboxed=allow_unsandboxed)
+    elif ray_address or data_dir:
+        raise UsageError("--ray-address and --data-dir need --executor ray.",
+                         hint="Add --executor ray, or leave them out.")
+    rows = grade_batch(submissions, out, options, jobs=jobs, data=data, rubric=rubric,
+                       formats=formats, progress=RichBatchProgress(err),
+                       allow_unsandboxed=allow_unsandboxed, executor=executor,
+                       ray_options=ray_options)
     look = [r for r in rows if r.problem]
-    verdict = "passed" if not quick else "passed the quick check (not a grade)"
+    verdict = "passed" if not options.quick else "passed the quick check (not a grade)"
     err.print(f"{sum(r.passed for r in rows)} of {len(rows)} {verdict}; grades: "
               f"{Path(out) / 'grades.csv'}; overview: {Path(out) / 'index.html'}",
               highlight=False)
     if look:
         err.print(f"[yellow]{len(look)} to look at[/yellow] (not the models' fault):")
         for r in look:
-            err.print(f"  {r.student}: {r.problem} ({r.path})", highlight=False)
+            err.print(f"  {escape(r.student)}: {escape(r.problem)} ({escape(r.path)})",
+                      highlight=False)
     sys.exit(EXIT_PASSED if all(r.passed for r in rows) else EXIT_FAILED)
 
 
 @main.command()
 @click.option("--data", type=click.Path(path_type=Path), default=None, help="As for check.")
-@click.option("--sandbox", type=click.Choice(["auto", "bubblewrap", "landlock", "none"]),
-              default="auto", show_default=True, help="The sandbox to try.")
+@click.option("--sandbox", type=click.Choice(SANDBOXES), default="auto", show_default=True,
+              help="The sandbox to try.")
 @click.option("--json", "as_json", is_flag=True, help="Print the diagnosis as JSON.")
 @_boundary()
 def doctor(data, sandbox, as_json) -> None:
@@ -256,7 +297,7 @@ def gradescope_bundle(output, rubric, data_url, quick) -> None:
 @_boundary()
 def report(results_file, output) -> None:
     """Re-render report.html from a results.json, without retraining."""
-    from .report import REPORT_FILE, write_report
+    from .html_report import REPORT_FILE, write_report
 
     err = Console(stderr=True)
     written = write_report(results_file, output or Path(results_file).parent / REPORT_FILE)
@@ -278,7 +319,7 @@ def report(results_file, output) -> None:
 @_boundary()
 def reference(submission, seeds, data, tasks, rubric, out, from_files) -> None:
     """Measure the reference solutions over several seeds and write the reference file."""
-    from .console import RichReporter, output_console
+    from .console import RichProgress, output_console
     from .grading import check as run_check
     from .reference import aggregate, default_path, save_reference
     from .results import load_results
@@ -298,7 +339,7 @@ def reference(submission, seeds, data, tasks, rubric, out, from_files) -> None:
         for seed in seed_list:
             runs.append(run_check(submission, data=data, rubric=r, tasks=tasks, seed=seed,
                                   out=(out or default_path(r)).parent / f"seed{seed}",
-                                  reporter=RichReporter(err)))
+                                  progress=RichProgress(err)))
     target = out or default_path(r)
     ref = aggregate(runs, command, order=r.task_ids)
     save_reference(ref, target)

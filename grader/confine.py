@@ -169,9 +169,15 @@ def bwrap_argv(allow: AllowList, workdir: Path, block_network: bool) -> list[str
             "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     if not block_network:
         argv.append("--share-net")
+    bound: list[str] = []
     for path in allow.execute + allow.read:
         if path.startswith(("/proc", "/dev/")):
             continue  # the sandbox's own /proc and /dev
+        if any(path == b or path.startswith(b.rstrip("/") + "/") for b in bound):
+            # Inside a folder bound already: visible as it is.  Binding it again fails
+            # for a symlink (/usr/local/cuda -> cuda-13.0) in a read-only mount.
+            continue
+        bound.append(path)
         argv += ["--ro-bind-try", path, path]
     for path in allow.read_write:
         if path.startswith("/dev/"):

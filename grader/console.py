@@ -7,16 +7,17 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.markup import escape
 from rich.table import Table
 
-from .reporting import Reporter
+from .progress import BatchProgress, GradeProgress
 from .results import CHECKED, ERROR, FAILED, HELD, PASSED, SKIPPED, Results, percent
 
 STYLE = {PASSED: "green", FAILED: "red", ERROR: "red", SKIPPED: "dim", CHECKED: "cyan",
          HELD: "magenta"}
 
 
-class RichReporter(Reporter):
+class RichProgress(GradeProgress):
     def __init__(self, console: Console | None = None):
         self.console = console or Console(stderr=True)
         self.live = self.console.is_terminal or self.console.is_jupyter
@@ -77,12 +78,12 @@ class RichReporter(Reporter):
 def summary_table(results: Results) -> Table:
     if not results.graded:
         ok = sum(t.status == CHECKED for t in results.tasks)
-        title = (f"{results.submission['name']}: QUICK CHECK, NOT A GRADE: {ok} of "
+        title = (f"{escape(results.submission['name'])}: QUICK CHECK, NOT A GRADE: {ok} of "
                  f"{len(results.tasks)} task(s) build, pass the structure checks and train "
                  f"(no accuracy, no points)")
     else:
-        title = (f"{results.submission['name']}: {results.points:g} / {results.max_points:g} "
-                 f"points")
+        title = (f"{escape(results.submission['name'])}: {results.points:g} / "
+                 f"{results.max_points:g} points")
     table = Table(title=title)
     for col, kw in (("Q", {}), ("task", {"no_wrap": True}), ("verdict", {}),
                     ("test acc", {"justify": "right"}),
@@ -134,22 +135,27 @@ def output_console(stderr: bool = False) -> Console:
 
 
 def print_summary(results: Results, console: Console) -> None:
+    # Messages quote student code and error text: "[3]" or "[/b]" are not rich markup.
+    esc = escape
     console.print(summary_table(results))
     for note in results.notes:
-        console.print(f"[yellow]note:[/yellow] {note.message}", highlight=False)
+        loud = note.check in ("device", "sandbox")  # the run itself is not what it should be
+        console.print(f"[bold red]WARNING:[/bold red] {esc(note.message)}" if loud else
+                      f"[yellow]note:[/yellow] {esc(note.message)}", highlight=False)
     for t in results.tasks:
         for f in t.findings:
             if not f.ok:
                 colour = "red" if f.severity == "error" else "yellow"
-                console.print(f"[{colour}]{t.id}:[/{colour}] {f.message}", highlight=False)
+                console.print(f"[{colour}]{t.id}:[/{colour}] {esc(f.message)}", highlight=False)
         if t.status == ERROR:
-            console.print(f"[red]{t.id}:[/red] {t.reason}", highlight=False)
+            console.print(f"[red]{t.id}:[/red] {esc(t.reason)}", highlight=False)
             for fr in (t.error or {}).get("frames", []):
-                console.print(f"    line {fr['line']} in {fr['function']}: {fr['code']}",
+                console.print(f"    line {fr['line']} in {esc(str(fr['function']))}: "
+                              f"{esc(str(fr['code']))}",
                               highlight=False)
     for c in results.comparisons:
         if c.status != PASSED:
-            console.print(f"[red]{c.id}:[/red] {c.reason}", highlight=False)
+            console.print(f"[red]{c.id}:[/red] {esc(c.reason)}", highlight=False)
     for t in results.tasks:
         ref = t.reference or {}
         if ref.get("comparable") and t.test_accuracy is not None:
@@ -160,15 +166,15 @@ def print_summary(results: Results, console: Console) -> None:
                 f"{t.params_total or 0:,} vs {ref['params_total']:,} parameters, "
                 f"{t.epochs_run} vs {ref['epochs']} epochs"
                 + (f", {time_ratio:.1f}x the reference's training time" if time_ratio else "")
-                + (f" ({ref['caveat']})" if ref.get("caveat") else ""),
+                + (f" ({esc(ref['caveat'])})" if ref.get("caveat") else ""),
                 highlight=False)
         elif ref and not ref.get("comparable"):
-            console.print(f"[dim]{t.id}: not compared with the reference: {ref['why']}[/dim]",
+            console.print(f"[dim]{t.id}: not compared with the reference: {esc(ref['why'])}[/dim]",
                           highlight=False)
             break
 
 
-class RichBatchReporter:
+class RichBatchProgress(BatchProgress):
     """Submissions done, running and failed, elapsed time and an ETA; plain lines in a log."""
 
     def __init__(self, console: Console):
@@ -206,9 +212,9 @@ class RichBatchReporter:
             self.running.remove(entry.student)
         if not row.passed:
             self.failed += 1
-        text = (f"{row.student}: " + (f"{row.points:g}/{row.max_points:g}" if row.graded else
-                                      f"quick check: {row.verdict}") +
-                (f" ({row.problem})" if row.problem else "") + f" in {row.seconds:.0f} s")
+        text = (f"{escape(row.student)}: " + (f"{row.points:g}/{row.max_points:g}"
+                                              if row.graded else f"quick check: {row.verdict}") +
+                (f" ({escape(row.problem)})" if row.problem else "") + f" in {row.seconds:.0f} s")
         if self.progress is not None:
             self.progress.update(self.bar, advance=1, status=self._status())
             self.progress.console.print("  " + text, highlight=False)

@@ -146,7 +146,7 @@ def _from_path(path: Path):
                     hint=_HOW_TO_SUPPLY)
 
 
-def _keras_cache() -> Path:
+def keras_cache_dir() -> Path:
     base = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
     return base / "datasets" / "cifar-10-batches-py"
 
@@ -204,8 +204,8 @@ def load_dataset(source: str | Path | None = None, input_shape=(32, 32, 3),
     if source is not None:
         path = Path(source).expanduser()
         arrays, desc = _from_path(path), str(path)
-    elif _keras_cache().is_dir():
-        arrays, desc = _from_folder(_keras_cache()), str(_keras_cache())
+    elif keras_cache_dir().is_dir():
+        arrays, desc = _from_folder(keras_cache_dir()), str(keras_cache_dir())
     else:
         arrays, desc = _download(), "keras.datasets.cifar10"
     x_train, y_train, x_test, y_test = _check(arrays, desc, input_shape, num_classes)

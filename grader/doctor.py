@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import confine
-from .data import ENV_VAR, _keras_cache
-from .environment import visible_gpus
+from .data import ENV_VAR, keras_cache_dir
+from .environment import unused_gpus
 from .sandbox import Child, Ended, SandboxLimits
 
 
@@ -43,11 +43,11 @@ def _data_source(data: str | Path | None) -> Item:
         where, how = Path(data).expanduser(), "--data"
     elif os.environ.get(ENV_VAR):
         where, how = Path(os.environ[ENV_VAR]).expanduser(), f"${ENV_VAR}"
-    elif _keras_cache().is_dir():
-        return Item("data", True, f"keras' cache: {_keras_cache()}")
+    elif keras_cache_dir().is_dir():
+        return Item("data", True, f"keras' cache: {keras_cache_dir()}")
     else:
         return Item("data", False, f"no --data, no ${ENV_VAR} and no keras cache "
-                                   f"({_keras_cache()}): a check would try to download "
+                                   f"({keras_cache_dir()}): a check would try to download "
                                    f"CIFAR-10")
     if where.exists():
         return Item("data", True, f"{how}: {where}")
@@ -89,14 +89,9 @@ def diagnose(data: str | Path | None = None, sandbox: str = "auto",
         device = hello["device"]
         versions = ", ".join(f"{k} {v}" for k, v in hello["versions"].items())
         out.items.append(Item("backend", True, f"keras backend {device['backend']} ({versions})"))
-        gpus = visible_gpus()
-        if gpus and device["kind"] != "gpu":
-            out.items.append(Item("devices", False,
-                                  f"the NVIDIA driver lists {len(gpus)} GPU(s) but the "
-                                  f"{device['backend']} backend sees none: training would run "
-                                  f"on the CPU ({device['cpu']}). Install a GPU build of the "
-                                  f"backend (for TensorFlow: pip install "
-                                  f"'tensorflow[and-cuda]')"))
+        unused = unused_gpus(device)
+        if unused:
+            out.items.append(Item("devices", False, unused))
         else:
             out.items.append(Item("devices", True, f"{device['kind']}: {device['name']}"))
     out.items.append(_data_source(data))

@@ -1,9 +1,9 @@
-"""What hardware and which library versions trained the models: recorded with every result."""
+"""The machine's CPU and NVIDIA GPUs, named without importing a framework: the parent
+reads them to place jobs; the child adds the backend's view (``child/backend.py``)."""
 from __future__ import annotations
 
 import os
 import platform
-import sys
 
 
 def cpu_name() -> str:
@@ -31,33 +31,18 @@ def visible_gpus() -> list[str]:
         return []
 
 
-def backend_info() -> dict:
-    """Call only where keras is imported already (the child, or a benchmark)."""
-    import keras
-    import numpy
+def unused_gpus(device: dict) -> str | None:
+    """Why training runs on the CPU although the NVIDIA driver lists GPUs (``device``: what
+    the child's backend reported), with the fix; None when there is nothing to say."""
+    gpus = visible_gpus()
+    if not gpus or device.get("kind") == "gpu":
+        return None
+    backend = device.get("backend", "keras")
+    fix = ("pip install 'grader[tensorflow-gpu]' (TensorFlow with its CUDA libraries, "
+           "tensorflow[and-cuda])" if backend == "tensorflow" else
+           "install a CUDA build of jax (pip install 'jax[cuda12]')" if backend == "jax" else
+           "install a CUDA build of PyTorch")
+    return (f"The NVIDIA driver lists {len(gpus)} GPU(s) but the {backend} backend sees none: "
+            f"training runs on the CPU ({device.get('cpu') or device.get('name')}), many times "
+            f"slower. Fix: {fix}; `grader doctor` checks it.")
 
-    backend = keras.backend.backend()
-    versions = {"python": platform.python_version(), "keras": keras.__version__,
-                "numpy": numpy.__version__}
-    gpus: list[str] = []
-    if backend == "tensorflow":
-        import tensorflow as tf
-        versions["tensorflow"] = tf.__version__
-        for d in tf.config.list_physical_devices("GPU"):
-            details = tf.config.experimental.get_device_details(d)
-            gpus.append(details.get("device_name", d.name))
-    elif backend == "jax":
-        import jax
-        versions["jax"] = jax.__version__
-        gpus = [getattr(d, "device_kind", str(d)) for d in jax.devices() if d.platform != "cpu"]
-    elif backend == "torch":
-        import torch
-        versions["torch"] = torch.__version__
-        if torch.cuda.is_available():
-            gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    device = {"backend": backend, "kind": "gpu" if gpus else "cpu",
-              "name": ", ".join(gpus) if gpus else cpu_name(),
-              "cpu": cpu_name(), "cpu_count": os.cpu_count(), "platform": sys.platform}
-    if gpus and os.environ.get("CUDA_VISIBLE_DEVICES"):
-        device["cuda_visible_devices"] = os.environ["CUDA_VISIBLE_DEVICES"]
-    return {"versions": versions, "device": device}

@@ -8,7 +8,8 @@ import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from .results import CHECKED, ERROR, FAILED, PASSED, SKIPPED, Results, percent, write_json_atomic
+from . import atomic
+from .results import CHECKED, ERROR, FAILED, PASSED, SKIPPED, Results, percent
 
 QUICK_NOTICE = ("QUICK CHECK ONLY, NOT A GRADE: every builder ran, the structure checks ran and "
                 "each model trained one short epoch on a subset. No accuracy was measured and no "
@@ -118,9 +119,9 @@ def write_formats(results: Results, out: Path, formats, student: str | None = No
                   echo=print) -> None:
     for fmt in formats:
         if fmt == "gradescope":
-            write_json_atomic(Path(out) / "gradescope.json", gradescope(results))
+            atomic.write_json(Path(out) / "gradescope.json", gradescope(results))
         elif fmt == "junit":
-            (Path(out) / "junit.xml").write_text(
-                junit([(student or results.submission["name"], results)]))
+            atomic.write_text(Path(out) / "junit.xml",
+                              junit([(student or results.submission["name"], results)]))
     if "github" in formats or os.environ.get("GITHUB_ACTIONS") == "true":
         github(results, echo)

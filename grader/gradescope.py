@@ -11,16 +11,13 @@ from a checkout.
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import re
-import shlex
 import zipfile
 from pathlib import Path
 
-import jinja2
-
 from . import __version__
 from .errors import UsageError
+from .rendering import render
 from .rubric import Rubric
 
 # What --data-url may point at, by the end of its name, and the file setup.sh saves it as:
@@ -39,15 +36,6 @@ def _data_file(data_url: str | None) -> str:
     raise UsageError(f"--data-url must name an .npz or the official cifar-10-python.tar.gz "
                      f"(.tar.gz, .tgz). Received: {data_url}",
                      hint="Point it at a file whose name ends in .npz or .tar.gz.")
-
-
-def _templates() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.PackageLoader("grader", "templates/gradescope"),
-                             keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
-                             undefined=jinja2.StrictUndefined)
-    env.filters["shell"] = shlex.quote
-    env.filters["toml"] = json.dumps  # a JSON string is a valid TOML basic string
-    return env
 
 
 def _requirements() -> tuple[list[str], dict[str, list[str]]]:
@@ -78,7 +66,6 @@ def write_bundle(output: str | Path, rubric: Rubric, data_url: str | None = None
     if output.suffix != ".zip":
         raise UsageError(f"The bundle is a .zip file. Received: {output.name}")
     data_file = _data_file(data_url)
-    env = _templates()
     plain, extras = _requirements()
     package = Path(__file__).resolve().parent
     with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as z:
@@ -88,9 +75,9 @@ def write_bundle(output: str | Path, rubric: Rubric, data_url: str | None = None
             info.compress_type = zipfile.ZIP_DEFLATED
             z.writestr(info, data)
 
-        add("setup.sh", env.get_template("setup.sh.j2").render(
+        add("setup.sh", render("gradescope/setup.sh.j2", 
             data_url=data_url, data_file=data_file), 0o755)
-        add("run_autograder", env.get_template("run_autograder.j2").render(
+        add("run_autograder", render("gradescope/run_autograder.j2", 
             data_file=data_file, quick=quick), 0o755)
         add("rubric.toml", Path(rubric.path).read_text())
         for f in sorted(package.rglob("*")):
@@ -101,6 +88,6 @@ def write_bundle(output: str | Path, rubric: Rubric, data_url: str | None = None
         for name, pattern in (("rubrics", "*.toml"), ("references", "*.json")):
             for f in sorted(_data_dir(name).glob(pattern)):
                 add(f"grader-src/grader/{name}/{f.name}", f.read_bytes())
-        add("grader-src/pyproject.toml", env.get_template("pyproject.toml.j2").render(
+        add("grader-src/pyproject.toml", render("gradescope/pyproject.toml.j2", 
             version=__version__, dependencies=plain, extras=extras))
     return output

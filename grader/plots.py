@@ -112,3 +112,25 @@ def bars(labels: list[str], series: dict[str, list[float | None]], ylabel: str) 
     ax.legend(fontsize=7, frameon=False, loc="upper left", ncols=len(series))
     fig.tight_layout()
     return _svg(fig)
+
+
+def histogram(values: list[float], xlabel: str, threshold: float | None = None,
+              bins: int = 20, upper: float = 1.0, ylabel_integer: bool = True) -> str:
+    """How a class's values (accuracies, points) spread, with the threshold marked."""
+    from .results import percent
+    from matplotlib.ticker import MaxNLocator
+
+    plt = _setup()
+    fig, ax = plt.subplots(figsize=(4.2, 2.4))
+    ax.hist(values, bins=bins, range=(0, upper), color=OKABE_ITO["blue"],
+            edgecolor="white")
+    if threshold is not None:
+        ax.axvline(threshold, color=OKABE_ITO["vermillion"], linestyle="--",
+                   label=f"threshold {percent(threshold)}")
+        ax.legend(fontsize=7, frameon=False)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("students")
+    if ylabel_integer:
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.tight_layout()
+    return _svg(fig)

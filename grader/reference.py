@@ -14,7 +14,8 @@ import statistics
 from pathlib import Path
 
 from .errors import ResultsError
-from .results import PASSED, Results, write_json_atomic
+from .atomic import write_json
+from .results import PASSED, Results
 
 REFERENCE_SCHEMA = 1
 
@@ -103,7 +104,7 @@ def aggregate(runs: list[Results], command: str, order: tuple[str, ...] = ()) ->
 
 
 def save_reference(ref: dict, path: Path) -> None:
-    write_json_atomic(path, ref)
+    write_json(path, ref)
 
 
 def load_reference(path: Path) -> dict | None:

@@ -7,22 +7,62 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .atomic import write_json
 from .errors import ResultsError
 
 SCHEMA_VERSION = 1
-PASSED, FAILED, ERROR, SKIPPED = "passed", "failed", "error", "skipped"
-# A quick run's verdict for a task that builds, passes the structure checks and trains:
-# never "passed", and never points, so a pre-check cannot be mistaken for a grade.
-CHECKED = "checked"
-# A task that would pass but shows signs of an answer that did not come from training
-# (checks.REVIEW findings): zero points until a TA has looked.
-HELD = "held"
+
+try:
+    from enum import StrEnum
+except ImportError:  # Python 3.10 (Gradescope's image): the same behaviour, spelled out
+    from enum import Enum
+
+    class StrEnum(str, Enum):
+        def __str__(self) -> str:
+            return str.__str__(self)
+
+        def __format__(self, spec: str) -> str:
+            return str.__format__(self, spec)
+
+
+class Status(StrEnum):
+    """A task's or comparison's outcome.  Equal to its string, so results.json and
+    templates see "passed", "failed", ..."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"
+    SKIPPED = "skipped"
+    # A quick run's verdict for a task that builds, passes the structure checks and
+    # trains: never "passed", and never points, so a pre-check cannot be mistaken for a
+    # grade.
+    CHECKED = "checked"
+    # A task that would pass but shows signs of an answer that did not come from training
+    # (checks.REVIEW findings): zero points until a TA has looked.
+    HELD = "held"
+    # While a task is graded, before ``checks.decide``; never in a finished result.
+    PENDING = "pending"
+
+
+class ErrorKind(StrEnum):
+    """Why a task is an ``error``, set where the error happens, so that nothing needs to
+    read the wording of a reason to know what went wrong."""
+
+    IMPORT = "import"          # the submission (or a module a builder needs) did not import
+    MISSING = "missing"        # a required function is not defined
+    EXCEPTION = "exception"    # the student's code raised
+    TIMEOUT = "timeout"        # a time limit ran out (the task's or the submission's)
+    MEMORY = "memory"          # the memory limit was hit
+    CRASH = "crash"            # the child process died
+    PROTOCOL = "protocol"      # the child broke the protocol (tampering, or a grader bug)
+    GRADER = "grader"          # a bug in the grader's own process while grading the task
+
+
+PASSED, FAILED, ERROR, SKIPPED = Status.PASSED, Status.FAILED, Status.ERROR, Status.SKIPPED
+CHECKED, HELD = Status.CHECKED, Status.HELD
 # Statuses that do not make a run fail (exit code 0).
 OK_STATUSES = (PASSED, CHECKED, SKIPPED)
 
@@ -53,7 +93,7 @@ class TaskResult:
     question: str
     title: str
     function: str
-    status: str
+    status: Status
     reason: str
     points: float = 0.0
     max_points: float = 0.0
@@ -84,6 +124,7 @@ class TaskResult:
     # Share of test images on which the trained model and a freshly re-initialised copy
     # predict the same class (near chance for a model whose answers come from its weights).
     reinit_agreement: float | None = None
+    error_kind: ErrorKind | None = None  # set with status "error"
 
 
 @dataclass
@@ -93,7 +134,7 @@ class ComparisonResult:
     title: str
     task: str
     baseline: str
-    status: str
+    status: Status
     reason: str
     points: float = 0.0
     max_points: float = 0.0
@@ -114,6 +155,9 @@ class Results:
     finished_at: str | None = None
     grader_version: str = ""
     schema_version: int = SCHEMA_VERSION
+    # What makes two runs the same grading job (grading.job_identity): compared on resume.
+    job: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)  # the GradeOptions, as given
 
     @property
     def graded(self) -> bool:
@@ -156,45 +200,21 @@ class Results:
         d = dict(d)
         d.pop("points", None)
         d.pop("max_points", None)
-        tasks = [TaskResult(**{**t, "findings": [Finding(**f) for f in t.get("findings", [])]})
-                 for t in d.pop("tasks", [])]
-        comps = [ComparisonResult(**c) for c in d.pop("comparisons", [])]
+        try:
+            tasks = [TaskResult(**{**t, "status": Status(t["status"]),
+                                   "error_kind": t.get("error_kind") and ErrorKind(t["error_kind"]),
+                                   "findings": [Finding(**f) for f in t.get("findings", [])]})
+                     for t in d.pop("tasks", [])]
+            comps = [ComparisonResult(**{**c, "status": Status(c["status"])})
+                     for c in d.pop("comparisons", [])]
+        except (KeyError, ValueError) as exc:
+            raise TypeError(f"bad task or comparison: {exc}") from None
         notes = [Finding(**f) for f in d.pop("notes", [])]
         return cls(tasks=tasks, comparisons=comps, notes=notes, **d)
 
 
-def _clean(value):
-    """JSON has no NaN: a diverged loss is written as null, not as an invalid token."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    return value
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write to a temporary file beside ``path`` and rename: a kill leaves the old or the new."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(_clean(data), f, indent=2, allow_nan=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def save_results(results: Results, path: Path) -> None:
-    write_json_atomic(path, results.to_dict())
+    write_json(path, results.to_dict())
 
 
 def load_results(path: Path) -> Results:

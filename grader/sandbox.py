@@ -186,7 +186,8 @@ def launch_argv(workdir: Path, limits: SandboxLimits, bundle: Path | None,
              "block_network": limits.block_network and kind != "bubblewrap",
              "landlock": allow.to_json() if kind == "landlock" else None,
              "list_dirs": [str(Path(confine.grader_package()).parent)]}
-    argv = [sys.executable, "-m", "grader.worker", str(cmd_fd), str(evt_fd), json.dumps(setup)]
+    argv = [sys.executable, "-m", "grader.child.worker", str(cmd_fd), str(evt_fd),
+            json.dumps(setup)]
     if kind == "bubblewrap":
         argv = confine.bwrap_argv(allow, workdir, limits.block_network) + argv
     return argv

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import jinja2
-
+from . import atomic
 from .errors import UsageError
+from .rendering import render
 from .rubric import Rubric, Task
 
 _CONV = 'layers.Conv2D(16, 3, padding="same", activation="relu")'
@@ -54,10 +54,8 @@ def _rules(task: Task) -> list[str]:
 
 
 def render_py(rubric: Rubric, filename: str) -> str:
-    env = jinja2.Environment(loader=jinja2.PackageLoader("grader", "templates"),
-                             keep_trailing_newline=True, autoescape=False)
     tasks = [{"task": t, "layers": _layers(t, rubric), "rules": _rules(t)} for t in rubric.tasks]
-    return env.get_template("starter.py.j2").render(
+    return render("starter.py.j2",
         rubric=rubric, tasks=tasks, filename=filename, shape=tuple(rubric.input_shape))
 
 
@@ -87,5 +85,4 @@ def write_starter(path: str | Path, rubric: Rubric, force: bool = False) -> Path
                          hint="Choose another name, or pass --force to replace it.")
     text = render_py(rubric, path.name) if path.suffix == ".py" else \
         render_notebook(rubric, path.name)
-    path.write_text(text)
-    return path
+    return atomic.write_text(path, text)

@@ -215,13 +215,13 @@ def test_quick_mode_gives_no_accuracy_verdict(grade):
 def test_results_file_is_written_after_every_task(synthetic_npz, submission, tmp_path):
     seen = []
 
-    class Spy(grader.reporting.Reporter):
+    class Spy(grader.progress.GradeProgress):
         def task_finished(self, result):
             seen.append([t["id"] for t in json.loads((tmp_path / "results.json").read_text())
                          ["tasks"]] if (tmp_path / "results.json").exists() else None)
 
     grader.check(submission("raises_in_builder.py"), data=synthetic_npz, tasks="fc,cnn",
-                 out=tmp_path, reporter=Spy(), quick=True)
+                 out=tmp_path, progress=Spy(), quick=True)
     # when cnn finishes, the file already holds fc's result
     assert seen[1] == ["fc"]
     assert [t["id"] for t in json.loads((tmp_path / "results.json").read_text())["tasks"]] == \
@@ -238,7 +238,7 @@ def test_steps_per_execution_keeps_the_maths(grade):
 
 def test_borderline_run_is_regraded_with_more_seeds(synthetic_npz, submission, tmp_path):
     """A rubric whose fc threshold sits where good.py lands: the grader re-trains."""
-    from grader.report import render_report
+    from grader.html_report import render_report
     first = grader.check(submission("good.py"), data=synthetic_npz, tasks="fc")
     acc = first.task("fc").test_accuracy
     text = (Path(__file__).resolve().parent.parent / "rubrics" / "cifar10.toml").read_text()
@@ -357,3 +357,38 @@ def test_a_corrupt_reference_file_is_said_not_ignored(synthetic_npz, submission,
     notes = [n.message for n in r.notes if n.check == "reference"]
     assert len(notes) == 1 and f"The reference file {bad} cannot be read" in notes[0]
     assert r.task("fc").reference is None
+
+
+# -- error kinds set where the error happens (issue 14) ----------------------------------
+@pytest.mark.parametrize("name,tasks,task,kind", [
+    ("import_error.py", "fc", "fc", "import"),
+    ("missing_function.py", "fc,cnn", "cnn", "missing"),
+    ("raises_in_builder.py", "fc,cnn", "fc", "exception"),
+    ("exits_in_builder.py", "fc,cnn", "fc", "crash"),
+])
+def test_every_error_carries_its_kind(grade, name, tasks, task, kind):
+    t = grade(name, tasks).task(task)
+    assert t.status == ERROR and t.error_kind == kind, (t.error_kind, t.reason)
+
+
+def test_a_grader_bug_in_one_task_costs_that_task_not_the_submission(
+        monkeypatch, synthetic_npz, submission, tmp_path):
+    import grader.grading
+
+    real = grader.grading.apply_reply
+
+    def flaky(result, reply, *, task, **kw):
+        if task.id == "fc":
+            raise KeyError("predictions")
+        return real(result, reply, task=task, **kw)
+
+    monkeypatch.setattr(grader.grading, "apply_reply", flaky)
+    r = grader.check(submission("good.py"), data=synthetic_npz, tasks="fc,cnn", quick=True,
+                     out=tmp_path)
+    fc, cnn = r.task("fc"), r.task("cnn")
+    assert fc.status == ERROR and fc.error_kind == "grader" and fc.points == 0
+    assert "a bug in the grader, not a verdict on your code" in fc.reason
+    assert "KeyError" in fc.error["traceback"]
+    assert cnn.status == CHECKED
+    saved = load_results(tmp_path / "results.json")
+    assert saved.task("fc").error_kind == "grader" and saved.options["quick"] is True

@@ -250,7 +250,8 @@ def test_batch_pins_each_job_to_one_gpu(tmp_path, monkeypatch, synthetic_npz):
     graded = load_results(Path(__file__).parent / "data" / "results_good.json")
     active, seen, lock = set(), [], threading.Lock()
 
-    def fake_check(path, *, gpu=None, gpu_shared=None, **kwargs):
+    def fake_check(path, options, **kwargs):
+        gpu, gpu_shared = options.gpu, options.gpu_shared
         assert gpu_shared is False  # two jobs, two GPUs
         with lock:
             assert gpu not in active, f"GPU {gpu} given to two jobs at once"

@@ -75,12 +75,12 @@ def test_every_command_maps_user_errors_to_exit_2_without_a_traceback(tmp_path):
 
 
 def test_a_grader_bug_is_exit_3_with_the_traceback_saved(tmp_path, monkeypatch):
-    import grader.report
+    import grader.html_report
 
     def broken(*a, **k):
         raise RuntimeError("template exploded")
 
-    monkeypatch.setattr(grader.report, "write_report", broken)
+    monkeypatch.setattr(grader.html_report, "write_report", broken)
     results = tmp_path / "results.json"
     results.write_text((__import__("conftest").REPO / "tests" / "data" /
                         "results_good.json").read_text())
@@ -109,3 +109,27 @@ def test_quick_check_says_it_is_not_a_grade(submission, synthetic_npz):
     assert r.exit_code == 0, r.output
     assert "QUICK CHECK, NOT A GRADE" in r.output and "not graded" in r.output
     assert "2/2" not in r.output and "checked" in r.output
+
+
+def test_student_text_in_the_summary_is_printed_as_written_not_as_markup():
+    """An error message or a file name with brackets ("[3]", "[/red]") is the student's
+    text: printed as it is, never read as rich markup (which would drop it or crash)."""
+    import io
+
+    from rich.console import Console
+
+    from grader.console import print_summary
+    from grader.results import ERROR, Finding, Results, TaskResult
+
+    t = TaskResult("fc", "Q2", "FC", "build_fc_model", status=ERROR,
+                   reason="IndexError: list index [3] out of range [/red]",
+                   findings=[Finding("builder", False, "layers[0] is [bold]odd[/]")])
+    r = Results(submission={"name": "[LATE] lab.py"}, rubric={}, mode="full", seed=0,
+                started_at="now", tasks=[t],
+                notes=[Finding("device", False, "pip install 'grader[tensorflow-gpu]'")])
+    buf = io.StringIO()
+    print_summary(r, Console(file=buf, width=200))
+    text = buf.getvalue()
+    for s in ("list index [3] out of range [/red]", "layers[0] is [bold]odd[/]",
+              "[LATE] lab.py", "grader[tensorflow-gpu]"):
+        assert s in text, s

@@ -131,12 +131,12 @@ def test_resume_keeps_finished_tasks(synthetic_npz, submission, tmp_path):
                          out=tmp_path)
     seen = []
 
-    class Spy(grader.reporting.Reporter):
+    class Spy(grader.progress.GradeProgress):
         def task_started(self, task, epochs):
             seen.append(task.id)
 
     again = grader.check(submission("raises_in_builder.py"), data=synthetic_npz,
-                         tasks="fc,cnn", out=tmp_path, resume=True, reporter=Spy())
+                         tasks="fc,cnn", out=tmp_path, resume=True, progress=Spy())
     assert seen == ["cnn"]  # fc came from the file
     assert again.task("fc").reason == first.task("fc").reason
     assert [t.id for t in again.tasks] == ["fc", "cnn"]

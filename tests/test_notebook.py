@@ -357,7 +357,7 @@ def test_a_script_with_top_level_training_grades_like_its_notebook(synthetic_npz
 
 
 def test_quick_runs_read_as_quick_runs(synthetic_npz, tmp_path):
-    from grader.report import render_report
+    from grader.html_report import render_report
     r = grader.check(SUBMISSIONS / "good.py", data=synthetic_npz, tasks="fc", quick=True,
                      out=tmp_path)
     html = render_report(r)

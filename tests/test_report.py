@@ -11,7 +11,7 @@ import pytest
 
 from grader.errors import ResultsError
 from grader.feedback import feedback
-from grader.report import render_report, write_report
+from grader.html_report import render_report, write_report
 from grader.results import Finding, TaskResult, load_results
 
 DATA = Path(__file__).parent / "data"
@@ -59,7 +59,7 @@ def test_report_of_a_crash_shows_the_students_line_not_ours():
     html = render_report(load_results(DATA / "results_errors.json"))
     assert "ZeroDivisionError: integer division or modulo by zero" in html
     assert "line 9, in build_fc_model: units = 512 // 0" in html
-    assert "grader/worker.py" not in html and "site-packages" not in html
+    assert "grader/child/worker.py" not in html and "grader/worker.py" not in html and "site-packages" not in html
 
 
 def test_report_is_self_contained():

@@ -51,7 +51,7 @@ def test_every_escape_is_contained(kind, synthetic_npz, submission, tmp_path, ba
     assert reached["network"] is False and listener == []
     assert not ESCAPE_FILE.exists()  # a private /tmp (bubblewrap) or a denied write
     assert fc.status == FAILED and fc.points == 0 and fc.test_accuracy < 0.3
-    from grader.report import write_report
+    from grader.html_report import write_report
     report = write_report(r, out / "report.html")
     assert f"sandbox: {kind}" in report.read_text()
     for text in ((out / "results.json").read_text(), report.read_text()):
@@ -128,3 +128,15 @@ def test_the_child_is_started_without_preexec_fn():
     """Forking into Python code is unsafe in a parent with threads (batch grading)."""
     source = (Path(grader.__file__).parent / "sandbox.py").read_text()
     assert "preexec_fn" not in source.replace("No ``preexec_fn``", "")
+
+
+def test_a_path_inside_a_bound_folder_is_not_bound_again():
+    """/usr/local/cuda is a symlink on most GPU machines: binding it again inside the
+    read-only /usr made bubblewrap fail to start every child when a GPU was listed."""
+    from grader.confine import AllowList, bwrap_argv
+
+    allow = AllowList(execute=["/usr", "/lib"], read=["/usr/local/cuda", "/etc/passwd",
+                                                     "/library"])
+    argv = bwrap_argv(allow, Path("/tmp/work"), True)
+    bound = [argv[i + 1] for i, a in enumerate(argv) if a == "--ro-bind-try"]
+    assert bound == ["/usr", "/lib", "/etc/passwd", "/library"]

@@ -196,7 +196,7 @@ def test_quick_results_carry_no_points_in_any_output(tmp_path):
     line = list(csv.DictReader(open(tmp_path / "grades.csv")))[0]
     assert line["mode"] == "quick" and line["points"] == "" and line["max_points"] == ""
     assert line["status"] == "checked" and line["fc_verdict"] == "checked"
-    from grader.report import render_report
+    from grader.html_report import render_report
     html = render_report(r)
     assert "Quick check only: not a grade." in html and "not graded" in html
     assert "/ 10" not in html
@@ -215,7 +215,7 @@ def test_nested_models_and_unserialisable_layers_are_described():
     import keras
     from keras import layers
 
-    from grader.describe import describe_model
+    from grader.child.describe import describe_model
 
     class NoConfig(layers.Layer):
         def call(self, x):
@@ -255,8 +255,8 @@ def test_every_keras_loss_has_a_known_encoding_that_keras_agrees_with():
     name and as an object."""
     import keras
 
-    from grader.describe import describe_loss
-    from grader.training import probe_encoding
+    from grader.child.describe import describe_loss
+    from grader.child.training import probe_encoding
 
     for name in _builtin_losses():
         obj = getattr(keras.losses, name)
@@ -276,8 +276,8 @@ def test_every_keras_loss_has_a_known_encoding_that_keras_agrees_with():
 def test_custom_losses_are_probed_and_a_misfit_is_explained():
     import keras
 
-    from grader.describe import describe_loss
-    from grader.training import probe_encoding
+    from grader.child.describe import describe_loss
+    from grader.child.training import probe_encoding
 
     def sparse(y_true, y_pred):
         return keras.losses.sparse_categorical_crossentropy(y_true, y_pred)
@@ -302,7 +302,7 @@ def test_reinitialise_reports_an_optimizer_it_could_not_rebuild():
     import keras
     from keras import layers
 
-    from grader.worker import reinitialise
+    from grader.child.worker import reinitialise
 
     class Opaque(keras.optimizers.SGD):
         def get_config(self):
@@ -322,7 +322,7 @@ def test_a_model_that_cannot_be_cloned_is_still_reinitialised():
     import keras
     from keras import layers
 
-    from grader.worker import reinitialise
+    from grader.child.worker import reinitialise
 
     class NoConfig(layers.Layer):
         def call(self, x):

@@ -10,25 +10,12 @@ from __future__ import annotations
 import datetime as _dt
 from pathlib import Path
 
-import jinja2
-
-from . import plots
+from . import atomic, plots
 from .feedback import feedback, last_value as _last
-from .results import CHECKED, PASSED, Results, TaskResult, load_results, percent
+from .rendering import render
+from .results import CHECKED, PASSED, Results, TaskResult, load_results
 
 REPORT_FILE = "report.html"
-
-
-def _env() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.PackageLoader("grader", "templates"),
-                             autoescape=jinja2.select_autoescape(["html", "j2"]),
-                             trim_blocks=True, lstrip_blocks=True)
-    env.filters["pct"] = lambda v, d=1: "-" if v is None else f"{100 * v:.{d}f}%"
-    env.filters["threshold"] = percent
-    env.filters["num"] = lambda v: "-" if v is None else f"{v:,}"
-    env.filters["secs"] = lambda v: "-" if v is None else (
-        f"{v:.0f} s" if v < 120 else f"{v / 60:.1f} min")
-    return env
 
 
 def _confusion(t: TaskResult, names: list[str]) -> dict | None:
@@ -99,16 +86,11 @@ def render_report(results: Results) -> str:
         when = _dt.datetime.fromisoformat(when).strftime("%Y-%m-%d %H:%M UTC")
     except (TypeError, ValueError):
         pass
-    return _env().get_template("report.html.j2").render(
+    return render("report.html.j2",
         r=results, sections=_sections(results), passed=passed, checked=checked, graded_at=when)
 
 
 def write_report(results: Results | str | Path, path: str | Path) -> Path:
     if not isinstance(results, Results):
         results = load_results(Path(results))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(render_report(results), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return atomic.write_text(path, render_report(results))

@@ -16,7 +16,7 @@ import sys
 import time
 import traceback
 
-from . import protocol
+from .. import protocol
 
 MAX_MESSAGE = 1500
 RECHECK_IMAGES = 1000
@@ -205,7 +205,7 @@ class Worker:
     def hello(self, confinement: dict | None = None) -> None:
         t0 = time.perf_counter()
         import keras  # noqa: F401  (timed: the start-up cost of every child)
-        from .environment import backend_info
+        from .backend import backend_info
         info = backend_info()
         determinism = False
         if info["device"]["backend"] == "tensorflow":
@@ -406,7 +406,7 @@ def setup(config: dict) -> dict:
         if libc.unshare(0x40000000) != 0:  # CLONE_NEWNET, as root
             libc.unshare(0x10000000 | 0x40000000)  # with a user namespace, unprivileged
     if config.get("landlock"):
-        from . import landlock
+        from .. import landlock
         rules = config["landlock"]
         try:
             # Its own /proc entry (the target of /proc/self), not other processes'.
