@@ -2,12 +2,14 @@
 
 Same model (the builder from a submission), same epochs, batch size, training,
 validation and test images, same seed; run one after the other in separate
-processes, alternating, ``--repeats`` times.  Prints the time ratio
-grader/plain for what the budget covers (fit + predict vs fit + evaluate) and
-for the whole ``grader check`` call including the child's start-up.
+processes, interleaved over every task and batch size, ``--repeats`` (at least 3)
+times.  The grader runs with its own defaults, plain keras with keras' defaults: what a
+student would run.  Prints, per setting, the median time ratio grader/plain for what the
+budget covers (fit + predict vs fit + evaluate) with its spread, and the whole ``grader
+check`` call (child start-up, data hand-over, checks) against plain.
 
     python benchmarks/overhead.py --data ~/.cache/cifar10-real/cifar10.npz \
-        --task fc --epochs 2 --batch-size 32 --repeats 3
+        --task fc,cnn --epochs 1 --batch-size 32,128 --repeats 3
 """
 from __future__ import annotations
 
@@ -53,9 +55,9 @@ PLAIN = textwrap.dedent("""
 """)
 
 
-def run_plain(args, sub: Path, fn: str) -> dict:
+def run_plain(args, sub: Path, fn: str, batch: int) -> dict:
     out = subprocess.run([sys.executable, "-c", PLAIN, str(sub), fn, str(args.data),
-                          str(args.epochs), str(args.batch_size), str(args.seed)],
+                          str(args.epochs), str(batch), str(args.seed)],
                          capture_output=True, text=True, check=True,
                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
                               "PYTHONPATH": os.pathsep.join(
@@ -73,63 +75,77 @@ def single_run_rubric(folder: Path) -> Path:
     return path
 
 
-def run_grader(args, sub: Path) -> dict:
+def run_grader(args, sub: Path, task: str) -> dict:
     import grader
     t0 = time.perf_counter()
-    r = grader.check(sub, data=args.data, tasks=args.task, seed=args.seed,
+    r = grader.check(sub, data=args.data, tasks=task, seed=args.seed,
                      steps_per_execution=args.steps_per_execution,
                      rubric=single_run_rubric(sub.parent))
     wall = time.perf_counter() - t0
-    t = r.task(args.task)
+    t = r.task(task)
     assert len(t.runs or [None]) == 1, "borderline re-grading trained more than once"
     return {"seconds": t.timings["train_s"] + t.timings["predict_s"], "wall": wall,
             "test_accuracy": t.test_accuracy, "environment": r.environment}
+
+
+def bench_submission(folder: Path, source: str, task: str, epochs: int, batch: int) -> Path:
+    """The same builder, with TRAINING fixed to the benchmark's epochs and batch size."""
+    sub = folder / f"bench_{task}_{batch}.py"
+    sub.write_text(f"exec(open({source!r}).read())\n"
+                   f"TRAINING = {{{task!r}: {{'epochs': {epochs}, 'batch_size': {batch}}}}}\n")
+    return sub
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True)
     ap.add_argument("--submission", default=str(REPO / "reference" / "cifar10_lab.py"))
-    ap.add_argument("--task", default="fc")
+    ap.add_argument("--task", default="fc", help="task ids, comma-separated: fc,cnn")
     ap.add_argument("--epochs", type=int, default=2)
-    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--batch-size", default="32", help="comma-separated: 32,128")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--steps-per-execution", type=int, default=1,
-                    help="the grader's setting; its default is 32")
+    from grader.options import DEFAULT_STEPS_PER_EXECUTION
+    ap.add_argument("--steps-per-execution", type=int, default=DEFAULT_STEPS_PER_EXECUTION,
+                    help="the grader's setting (default: the grader's default, "
+                         f"{DEFAULT_STEPS_PER_EXECUTION}); plain keras keeps its own default")
     args = ap.parse_args()
+    if args.repeats < 3:
+        raise SystemExit("--repeats must be at least 3: a ratio from fewer is noise")
     from grader.rubric import load_rubric
-    fn = load_rubric().task(args.task).function
+    rubric = load_rubric()
+    combos = [(task, int(b)) for task in args.task.split(",") for b in args.batch_size.split(",")]
+    runs: dict = {c: {"plain": [], "grader": [], "wall": []} for c in combos}
+    env = {}
     with tempfile.TemporaryDirectory() as tmp:
-        # The same builder, with TRAINING fixed to the benchmark's epochs and batch size.
-        sub = Path(tmp) / "bench_submission.py"
-        sub.write_text(f"exec(open({args.submission!r}).read())\n"
-                       f"TRAINING = {{{args.task!r}: {{'epochs': {args.epochs}, "
-                       f"'batch_size': {args.batch_size}}}}}\n")
-        plain, graded = [], []
-        for i in range(args.repeats):
-            plain.append(run_plain(args, sub, fn))
-            graded.append(run_grader(args, sub))
-            print(f"run {i + 1}: plain {plain[-1]['seconds']:.1f} s "
-                  f"(acc {plain[-1]['test_accuracy']:.4f}), grader {graded[-1]['seconds']:.1f} s "
-                  f"(acc {graded[-1]['test_accuracy']:.4f}, wall {graded[-1]['wall']:.1f} s)",
-                  flush=True)
-    p = [x["seconds"] for x in plain]
-    g = [x["seconds"] for x in graded]
-    w = [x["wall"] for x in graded]
-    env = graded[-1]["environment"]
-
-    def ms(xs):
-        return f"{statistics.mean(xs):.1f} s ± {statistics.stdev(xs) if len(xs) > 1 else 0:.1f}"
-
-    print(json.dumps({"task": args.task, "epochs": args.epochs, "batch_size": args.batch_size,
-                      "steps_per_execution": args.steps_per_execution, "repeats": args.repeats,
-                      "device": env["device"], "versions": env["versions"]}, indent=None))
-    print(f"plain fit+evaluate : {ms(p)}")
-    print(f"grader fit+predict : {ms(g)}")
-    print(f"grader whole check : {ms(w)} (child start-up, data hand-over, checks)")
-    print(f"ratio grader/plain : {statistics.mean(g) / statistics.mean(p):.3f} (budgeted part), "
-          f"{statistics.mean(w) / statistics.mean(p):.3f} (whole check)")
+        subs = {c: bench_submission(Path(tmp), args.submission, c[0], args.epochs, c[1])
+                for c in combos}
+        for i in range(args.repeats):  # interleaved: a slow spell falls on every setting
+            for task, batch in combos:
+                fn = rubric.task(task).function
+                plain = run_plain(args, subs[(task, batch)], fn, batch)
+                graded = run_grader(args, subs[(task, batch)], task)
+                env = graded["environment"]
+                r = runs[(task, batch)]
+                r["plain"].append(plain["seconds"])
+                r["grader"].append(graded["seconds"])
+                r["wall"].append(graded["wall"])
+                print(f"round {i + 1} {task} batch {batch}: plain {plain['seconds']:.1f} s "
+                      f"(acc {plain['test_accuracy']:.4f}), grader {graded['seconds']:.1f} s "
+                      f"(acc {graded['test_accuracy']:.4f}, wall {graded['wall']:.1f} s)",
+                      flush=True)
+    print(json.dumps({"epochs": args.epochs, "steps_per_execution": args.steps_per_execution,
+                      "repeats": args.repeats, "device": env.get("device"),
+                      "versions": env.get("versions")}))
+    print("| task | batch | plain fit+evaluate | grader fit+predict | ratio grader/plain "
+          "(median, min-max) | whole check / plain |")
+    print("|---|---|---|---|---|---|")
+    for (task, batch), r in runs.items():
+        ratios = [g / p for g, p in zip(r["grader"], r["plain"])]
+        whole = [w / p for w, p in zip(r["wall"], r["plain"])]
+        print(f"| {task} | {batch} | {statistics.median(r['plain']):.1f} s | "
+              f"{statistics.median(r['grader']):.1f} s | {statistics.median(ratios):.3f} "
+              f"({min(ratios):.3f}-{max(ratios):.3f}) | {statistics.median(whole):.2f} |")
 
 
 if __name__ == "__main__":

@@ -126,6 +126,19 @@ def _vs_reference(t) -> str:
     return text
 
 
+def estimate_line(est: dict) -> str:
+    """'A full grade here would take about 42 min (fc 3 min, ...)' for a quick run."""
+    from .estimate import say
+
+    parts = ", ".join(f"{tid} {say(s)}" for tid, s in est["tasks"].items())
+    where = "on this machine's CPU" if est.get("device") != "gpu" else "on this GPU"
+    line = (f"A full grade here would take about {say(est['full_grade_s'])} {where} "
+            f"({parts}; estimated from this quick check)")
+    if est.get("device") != "gpu":
+        line += "; on a GPU, minutes"
+    return line + "."
+
+
 def output_console(stderr: bool = False) -> Console:
     """A console; piped to a log it is wide enough that the table does not wrap."""
     console = Console(stderr=stderr)
@@ -156,6 +169,8 @@ def print_summary(results: Results, console: Console) -> None:
     for c in results.comparisons:
         if c.status != PASSED:
             console.print(f"[red]{c.id}:[/red] {esc(c.reason)}", highlight=False)
+    if results.estimate:
+        console.print(estimate_line(results.estimate), highlight=False)
     for t in results.tasks:
         ref = t.reference or {}
         if ref.get("comparable") and t.test_accuracy is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import difflib
+import math
 import platform
 import statistics
 import tempfile
@@ -24,6 +25,7 @@ import numpy as np
 from . import __version__, checks
 from .data import Dataset, Split, load_dataset, make_split
 from .environment import unused_gpus
+from .estimate import full_grade_estimate
 from .errors import GraderError, ResultsError, UsageError
 from .imports import needed_failed_import, submission_notes
 from .options import GradeOptions, options_from
@@ -139,14 +141,70 @@ def check(submission: str | Path, options: GradeOptions | None = None, *,
     seed = rubric.seed if options.seed is None else options.seed
     progress = progress or GradeProgress()
     out_path = Path(out) / RESULTS_FILE if out is not None else None
-    if dataset is None:
-        dataset = load_dataset(data, rubric.input_shape, rubric.num_classes, rubric.dataset)
-    quick = options.quick
-    q = rubric.quick
-    split = make_split(dataset, rubric.validation_fraction, rubric.split_seed,
-                       *((q.train_samples, q.val_samples, q.test_samples) if quick else ()))
-    submission_timeout_s = options.submission_timeout_s or rubric.limits.submission_timeout_s
-    results = Results(
+    with tempfile.TemporaryDirectory(prefix="grader-") as tmp:
+        tmp = Path(tmp)
+        session = None
+        if dataset is None and data_cache is None:
+            # The child imports keras (seconds) while this process loads the data: its
+            # bundle folder exists now and is filled before the child reads it.
+            bundle = tmp / "data"
+            bundle.mkdir()
+            session = Session(sub, rubric, tmp, limits, bundle)
+            session.start()
+        try:
+            if dataset is None:
+                dataset = load_dataset(data, rubric.input_shape, rubric.num_classes,
+                                       rubric.dataset)
+            quick = options.quick
+            q = rubric.quick
+            split = make_split(dataset, rubric.validation_fraction, rubric.split_seed,
+                               *((q.train_samples, q.val_samples, q.test_samples)
+                                 if quick else ()))
+            results = _new_results(sub, rubric, options, dataset, split, limits, seed)
+            earlier = earlier_run(out_path, results.job) if resume else None
+            done = {t.id: t for t in earlier.tasks} if earlier is not None else {}
+
+            def save():
+                if out_path is not None:
+                    save_results(results, out_path)
+
+            progress.start(results, selected)
+            if session is None:
+                bundle = shared_bundle(split, data_cache, dataset.fingerprint, quick) \
+                    if data_cache is not None else write_bundle(split, tmp / "data")
+                session = Session(sub, rubric, tmp, limits, bundle)
+            else:
+                write_bundle(split, bundle)
+            loop = TaskLoop(session, results, options, bundle,
+                            TestSet(split.x_test, dataset.y_test[split.test_index],
+                                    len(split.x_val)),
+                            progress, save, time.monotonic()
+                            + results.environment["limits"]["submission_timeout_s"])
+            loop.run(selected, done)
+        finally:
+            if session is not None:
+                session.close()
+        results.environment["child_starts"] = session.starts
+    by_id = {t.id: t for t in results.tasks}
+    for comp in rubric.comparisons:
+        if comp.task in by_id and comp.baseline in by_id:
+            results.comparisons.append(checks.compare(comp, by_id, quick))
+    _compare_with_reference(results, rubric, reference)
+    if quick:
+        n_val = max(1, int(round(len(dataset.x_train) * rubric.validation_fraction)))
+        results.estimate = full_grade_estimate(
+            results, {"n_train": len(dataset.x_train) - n_val, "n_val": n_val,
+                      "n_test": len(dataset.x_test)}, options.seeds)
+    results.finished_at = _now()
+    save()
+    progress.finish(results)
+    return results
+
+
+def _new_results(sub, rubric: Rubric, options: GradeOptions, dataset: Dataset, split: Split,
+                 limits: SandboxLimits, seed: int) -> Results:
+    """The results of a run about to start: what is graded, how, on which data."""
+    return Results(
         submission=sub.describe(),
         rubric={"id": rubric.id, "version": rubric.version, "path": rubric.path,
                 "sha256": rubric.sha256},
@@ -160,41 +218,11 @@ def check(submission: str | Path, options: GradeOptions | None = None, *,
                      "dtype_policy": options.dtype_policy,
                      "limits": {"memory_mb": limits.memory_mb, "max_file_mb": limits.max_file_mb,
                                 "task_timeout_s": options.task_timeout_s,
-                                "submission_timeout_s": submission_timeout_s}},
+                                "submission_timeout_s": options.submission_timeout_s
+                                or rubric.limits.submission_timeout_s}},
         grader_version=__version__,
         job=job_identity(options, rubric, sub.sha256, dataset.fingerprint),
         options=options.to_dict())
-    earlier = earlier_run(out_path, results.job) if resume else None
-    done = {t.id: t for t in earlier.tasks} if earlier is not None else {}
-
-    def save():
-        if out_path is not None:
-            save_results(results, out_path)
-
-    progress.start(results, selected)
-    with tempfile.TemporaryDirectory(prefix="grader-") as tmp:
-        tmp = Path(tmp)
-        bundle = shared_bundle(split, data_cache, dataset.fingerprint, quick) \
-            if data_cache is not None else write_bundle(split, tmp / "data")
-        session = Session(sub, rubric, tmp, limits, bundle)
-        loop = TaskLoop(session, results, options, bundle,
-                        TestSet(split.x_test, dataset.y_test[split.test_index],
-                                len(split.x_val)),
-                        progress, save, time.monotonic() + submission_timeout_s)
-        try:
-            loop.run(selected, done)
-        finally:
-            session.close()
-        results.environment["child_starts"] = session.starts
-    by_id = {t.id: t for t in results.tasks}
-    for comp in rubric.comparisons:
-        if comp.task in by_id and comp.baseline in by_id:
-            results.comparisons.append(checks.compare(comp, by_id, quick))
-    _compare_with_reference(results, rubric, reference)
-    results.finished_at = _now()
-    save()
-    progress.finish(results)
-    return results
 
 
 def _compare_with_reference(results: Results, rubric: Rubric,
@@ -321,9 +349,13 @@ class TaskLoop:
                      f"{self.submission_timeout_s:.0f} s" if timeout < limit else
                      "the time limit for this task")
         self.progress.task_started(task, epochs if trainable else 0)
+        spe = self.options.steps_per_execution
+        if quick:  # at least two calls into the backend: the estimate needs a steady one
+            steps = math.ceil(self.results.data["n_train_used"] / batch_size)
+            spe = min(spe, max(1, steps // 2))
         request = task_request(task, rubric, self.seed, train=trainable, epochs=epochs,
                                batch_size=batch_size, data=self.bundle,
-                               steps_per_execution=self.options.steps_per_execution,
+                               steps_per_execution=spe,
                                recheck=not quick, dtype_policy=self.options.dtype_policy)
         result.findings = found
 
@@ -368,7 +400,8 @@ class TaskLoop:
             return
         env.update(device=hello["device"], versions=hello["versions"],
                    determinism=hello["determinism"], network_blocked=hello["network_blocked"],
-                   sandbox=self.session.sandbox_record())
+                   sandbox=self.session.sandbox_record(),
+                   child_start_s=round(self.session.start_s, 2))
         if env["sandbox"]["kind"] == "none":
             self.results.notes.append(Finding(
                 "sandbox", False, "Graded WITHOUT a sandbox: the student's code could "

@@ -158,6 +158,8 @@ class Results:
     # What makes two runs the same grading job (grading.job_identity): compared on resume.
     job: dict = field(default_factory=dict)
     options: dict = field(default_factory=dict)  # the GradeOptions, as given
+    # A quick run's estimate of a full grade's time on this machine (grader.estimate).
+    estimate: dict | None = None
 
     @property
     def graded(self) -> bool:

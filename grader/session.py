@@ -47,18 +47,29 @@ class Session:
         self.import_failure: dict | Ended | None = None
         self.import_output = ""
         self.starts = 0
+        self.started_at = 0.0
+        self.start_s = 0.0  # from starting the child to its hello (importing keras)
 
-    def ensure(self) -> dict | Ended:
-        """A child with the submission imported: the ``imported`` message or why not."""
-        if self.child is not None and self.child.proc.poll() is None:
-            return self.imported
-        if self.import_failure is not None:
-            return self.import_failure  # imported once: the file fails the same way again
-        self.close()
+    def start(self) -> None:
+        """Start a child without waiting for it: it imports keras (seconds) while the
+        caller does other work; ``ensure`` then waits for its hello."""
         self.starts += 1
+        self.hello = None
+        self.started_at = time.monotonic()
         workdir = self.workroot / f"child-{self.starts}"
         workdir.mkdir()
         self.child = Child(workdir, self.limits, self.bundle)
+
+    def ensure(self) -> dict | Ended:
+        """A child with the submission imported: the ``imported`` message or why not."""
+        alive = self.child is not None and self.child.proc.poll() is None
+        if alive and self.hello is not None:
+            return self.imported
+        if self.import_failure is not None:
+            return self.import_failure  # imported once: the file fails the same way again
+        if not alive:  # else started early (``start``), importing keras meanwhile
+            self.close()
+            self.start()
         hello = self.child.wait_for("hello", self.rubric.limits.import_timeout_s)
         if isinstance(hello, Ended):
             tail = self.child.output.text().strip().splitlines()[-5:]
@@ -67,8 +78,9 @@ class Session:
                               hint="Check that keras and a backend (TensorFlow, JAX or PyTorch) "
                                    "import in this Python: python -c 'import keras'.")
         self.hello = hello
+        self.start_s = time.monotonic() - self.started_at
         self.child.send({"op": "import",
-                         "path": str(self.submission.module_path(workdir))})
+                         "path": str(self.submission.module_path(self.child.workdir))})
         imported = self.child.wait_for("imported", self.rubric.limits.import_timeout_s)
         if isinstance(imported, Ended) or not imported.get("ok"):
             self.imported = None

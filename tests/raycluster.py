@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -99,12 +100,15 @@ class Cluster:
         if ray is None:
             raise RuntimeError("the ray command is not installed")
         self.root.mkdir(parents=True, exist_ok=True)
+        # Ray's sockets live in its temp dir, and a UNIX socket's path has at most 107
+        # bytes: a short folder of its own, not one under pytest's long tmp_path.
+        self.temp_dir = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
         common = ["--block", "--node-ip-address", "127.0.0.1", "--num-cpus", str(self.cpus),
                   "--num-gpus", "0", "--disable-usage-stats"]
         try:
             self.nodes.append(Node([ray, "start", "--head", "--port", str(self.port),
                                     "--include-dashboard", "false",
-                                    "--temp-dir", str(self.root / "ray"), *common],
+                                    "--temp-dir", str(self.temp_dir), *common],
                                    self.root / "head.log"))
             self._wait_for_port()
             for i in range(1, self.n):
@@ -146,3 +150,4 @@ class Cluster:
         for node in reversed(self.nodes):
             node.kill()
         self.nodes = []
+        shutil.rmtree(self.temp_dir, ignore_errors=True)

@@ -110,11 +110,21 @@ def make_progress_callback(emit, task_id: str, epochs: int, steps: int, every_s:
             self.nan_at: dict | None = None
             self._last = 0.0
             self._epoch = 0
+            # When each call into the backend ended: the first includes building the
+            # training graph, the later ones are steady steps; from the last of an epoch
+            # to its end is validation.  What a quick check's time estimate is made of.
+            self.t0 = time.perf_counter()
+            self.first: tuple[int, float] | None = None
+            self.latest: tuple[int, float] | None = None
+            self.val_s: list[float] = []
 
         def on_epoch_begin(self, epoch, logs=None):
             self._epoch = epoch
 
         def on_train_batch_end(self, batch, logs=None):
+            mark = (self._epoch * steps + int(batch) + 1, time.perf_counter() - self.t0)
+            self.first = self.first or mark
+            self.latest = mark
             logs = logs or {}
             loss = logs.get("loss")
             if loss is not None and not math.isfinite(float(loss)):
@@ -128,6 +138,8 @@ def make_progress_callback(emit, task_id: str, epochs: int, steps: int, every_s:
                       "logs": {k: float(v) for k, v in logs.items()}})
 
         def on_epoch_end(self, epoch, logs=None):
+            if self.latest is not None:
+                self.val_s.append(time.perf_counter() - self.t0 - self.latest[1])
             logs = {k: float(v) for k, v in (logs or {}).items()}
             for k, v in logs.items():
                 self.history.setdefault(k, []).append(v)
@@ -150,5 +162,11 @@ def fit(model, x_train, y_train, x_val, y_val, *, epochs: int, batch_size: int, 
     model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs,
               validation_data=(x_val, y_val), shuffle=True, verbose=0, callbacks=[progress])
     train_s = time.perf_counter() - t0
+    timing = {}
+    if progress.first is not None:
+        (n1, t1), (n2, t2) = progress.first, progress.latest
+        timing = {"first_steps": n1, "first_s": t1, "steady_steps": n2 - n1,
+                  "steady_s": t2 - t1, "val_first_s": progress.val_s[0] if progress.val_s
+                  else 0.0, "steps_per_epoch": steps}
     return {"history": progress.history, "train_s": train_s, "nan": progress.nan_at,
-            "epochs_run": len(next(iter(progress.history.values()), []))}
+            "epochs_run": len(next(iter(progress.history.values()), [])), "timing": timing}

@@ -355,6 +355,7 @@ class Worker:
                           task_id=task_id)
             out["history"], out["nan"] = trained["history"], trained["nan"]
             out["timings"]["train_s"] = trained["train_s"]
+            out["timings"].update(trained["timing"])
             out["epochs_run"] = trained["epochs_run"]
             out["stage"] = "predict"
             t1 = time.perf_counter()

@@ -1,0 +1,71 @@
+"""How long a full grade would take on this machine, from what a quick check measured.
+
+A quick check trains each model for one short epoch, and the child times each call into
+the backend (``child/training.py``): the first call includes building the training
+graph; the later ones are steady steps.  A full run then costs, per task, that one-off
+start plus, per epoch, the steps over the whole training set at the student's batch
+size and a validation pass, plus predicting the test images (and the re-initialised
+recheck).  Forward-only steps (validation, prediction) are taken as a third of a
+training step, the usual cost of a forward pass against forward and backward.
+"""
+from __future__ import annotations
+
+import math
+
+# A forward pass against a training step (forward, backward and the update).
+FORWARD_SHARE = 1 / 3
+RECHECK_IMAGES = 1000  # child/worker.py predicts these again with fresh weights
+
+
+def task_estimate(timings: dict, epochs: int, batch_size: int, n_train: int, n_val: int,
+                  n_test: int, quick_n_val: int, quick_n_test: int) -> float | None:
+    """Seconds a full run of one task would take here; None when the quick run did not
+    train (nothing was measured)."""
+    first_steps, first_s = timings.get("first_steps"), timings.get("first_s")
+    if not first_steps or first_s is None:
+        return None
+    steady_steps, steady_s = timings.get("steady_steps") or 0, timings.get("steady_s") or 0.0
+    step_s = steady_s / steady_steps if steady_steps else first_s / first_steps
+    start_s = max(first_s - first_steps * step_s, 0.0)  # building the training graph
+    per_image_fwd = step_s * FORWARD_SHARE / batch_size
+    val_first = timings.get("val_first_s") or 0.0
+    val_start = max(val_first - quick_n_val * per_image_fwd, 0.0)  # the validation graph
+    predict_s = timings.get("predict_s") or 0.0
+    predict_start = max(predict_s - quick_n_test * per_image_fwd, 0.0)
+    steps = math.ceil(n_train / batch_size)
+    return (timings.get("build_s", 0.0) + start_s + val_start + predict_start
+            + epochs * (steps * step_s + n_val * per_image_fwd)
+            + (n_test + RECHECK_IMAGES) * per_image_fwd)
+
+
+def full_grade_estimate(results, full_sizes: dict, seeds: int = 1) -> dict | None:
+    """The estimate for a quick run's ``results``: per task and in all, in seconds, with
+    how it was made.  ``full_sizes``: n_train, n_val and n_test of a full run."""
+    if results.graded:
+        return None
+    tasks = {}
+    for t in results.tasks:
+        if not t.timings or t.epochs is None or t.batch_size is None:
+            continue
+        s = task_estimate(t.timings, t.epochs, t.batch_size, full_sizes["n_train"],
+                          full_sizes["n_val"], full_sizes["n_test"], results.data["n_val"],
+                          results.data["n_test_used"])
+        if s is not None:
+            tasks[t.id] = round(s * seeds, 1)
+    if not tasks:
+        return None
+    start = results.environment.get("child_start_s", 0.0)
+    total = sum(tasks.values()) + start
+    return {"full_grade_s": round(total, 1), "tasks": tasks, "child_start_s": round(start, 1),
+            "device": (results.environment.get("device") or {}).get("kind"),
+            "not_estimated": [t.id for t in results.tasks if t.id not in tasks],
+            "how": "from the quick check's step times, the student's epochs and batch size "
+                   "and the full data's size; seeds re-trained near a threshold add to it"}
+
+
+def say(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
