@@ -83,6 +83,8 @@ def run_grader(args, sub: Path, task: str) -> dict:
                      rubric=single_run_rubric(sub.parent))
     wall = time.perf_counter() - t0
     t = r.task(task)
+    if "train_s" not in t.timings:
+        raise SystemExit(f"the grader did not train {task}: {t.reason}")
     assert len(t.runs or [None]) == 1, "borderline re-grading trained more than once"
     return {"seconds": t.timings["train_s"] + t.timings["predict_s"], "wall": wall,
             "test_accuracy": t.test_accuracy, "environment": r.environment}
@@ -91,8 +93,10 @@ def run_grader(args, sub: Path, task: str) -> dict:
 def bench_submission(folder: Path, source: str, task: str, epochs: int, batch: int) -> Path:
     """The same builder, with TRAINING fixed to the benchmark's epochs and batch size."""
     sub = folder / f"bench_{task}_{batch}.py"
-    sub.write_text(f"exec(open({source!r}).read())\n"
-                   f"TRAINING = {{{task!r}: {{'epochs': {epochs}, 'batch_size': {batch}}}}}\n")
+    # The source itself, not exec(open(...)): the grader takes a file's definitions and
+    # skips its other top-level code, so an exec'd builder would not exist for it.
+    sub.write_text(Path(source).read_text() +
+                   f"\nTRAINING = {{{task!r}: {{'epochs': {epochs}, 'batch_size': {batch}}}}}\n")
     return sub
 
 
