@@ -157,9 +157,10 @@ def grade_remote(job: dict, box: list) -> dict:
                            rubric.input_shape, rubric.num_classes, rubric.dataset)
     options = GradeOptions.from_dict(job["options"])
     from . import confine
-    if not job["allow_unsandboxed"] and confine.detect(options.sandbox).kind == "none":
+    confinement = confine.detect(options.sandbox)  # runs a bubblewrap probe: once
+    if not job["allow_unsandboxed"] and confinement.kind == "none":
         raise GraderError(f"Node {platform.node()} cannot run a sandbox: "
-                          f"{confine.detect(options.sandbox).why}. Install bubblewrap "
+                          f"{confinement.why}. Install bubblewrap "
                           f"there, or pass --allow-unsandboxed (only for code you trust).")
     gpus = ray.get_gpu_ids()
     if gpus:
