@@ -318,8 +318,9 @@ def grade_one(e: Entry, out: Path, options: GradeOptions, *, rubric: Rubric,
     folder = out / student_folder(e.student)
     t0 = time.monotonic()
     try:
+        # One child per submission: a batch runs submissions side by side instead.
         r = check(e.path, options, dataset=dataset, rubric=rubric, out=folder, resume=True,
-                  data_cache=data_cache, reference=reference)
+                  data_cache=data_cache, reference=reference, lanes=1)
         r.environment["node"] = node or {"hostname": platform.node()}
         save_results(r, folder / RESULTS_FILE)
         write_report(r, folder / REPORT_FILE)

@@ -151,9 +151,12 @@ def grading_options(fn):
 @click.option("--format", "formats", type=click.Choice(FORMATS), multiple=True,
               help="Also write gradescope.json / junit.xml in --out, or GitHub annotations "
                    "(automatic when GITHUB_ACTIONS is set).")
+@click.option("--lanes", type=click.IntRange(min=1), default=None,
+              help="Children grading tasks side by side. Default: 2 for --quick on a machine "
+                   "with 2+ cores (a quick check is mostly one-core graph building), else 1.")
 @grading_options
 @_boundary("results of finished tasks are in --out, if given.")
-def check(submission, data, rubric, out, resume, formats, options) -> None:
+def check(submission, data, rubric, out, resume, formats, lanes, options) -> None:
     """Grade one SUBMISSION (.py or .ipynb) and print a verdict per task."""
     from .console import RichProgress, output_console, print_summary
     from .grading import check as run_check
@@ -164,7 +167,7 @@ def check(submission, data, rubric, out, resume, formats, options) -> None:
         raise UsageError(f"--format {'/'.join(sorted(set(formats) - {'github'}))} writes files: "
                          f"it needs --out DIR.", hint="Add --out DIR.")
     results = run_check(submission, options, data=data, rubric=rubric, out=out,
-                        progress=RichProgress(err), resume=resume)
+                        progress=RichProgress(err), resume=resume, lanes=lanes)
     print_summary(results, output_console())
     if out is not None:
         from .html_report import REPORT_FILE, write_report

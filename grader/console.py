@@ -22,8 +22,8 @@ class RichProgress(GradeProgress):
         self.console = console or Console(stderr=True)
         self.live = self.console.is_terminal or self.console.is_jupyter
         self.progress: Progress | None = None
-        self.bar = None
-        self.current = None
+        # One bar per task in progress: a quick check runs tasks in two children at once.
+        self.bars: dict[str, object] = {}
 
     def start(self, results, tasks) -> None:
         if results.graded:
@@ -39,12 +39,12 @@ class RichProgress(GradeProgress):
             self.progress.start()
 
     def task_started(self, task, epochs: int) -> None:
-        self.current = (task, max(epochs, 1))
         if self.progress is not None:
-            if self.bar is not None:  # a further seed of the same task
-                self.progress.remove_task(self.bar)
-            self.bar = self.progress.add_task(f"{task.question} {task.id}", total=max(epochs, 1),
-                                              status="building" if epochs else "building only")
+            if task.id in self.bars:  # a further seed of the same task
+                self.progress.remove_task(self.bars.pop(task.id))
+            self.bars[task.id] = self.progress.add_task(
+                f"{task.question} {task.id}", total=max(epochs, 1),
+                status="building" if epochs else "building only")
 
     def event(self, msg: dict) -> None:
         ev = msg.get("ev")
@@ -53,19 +53,19 @@ class RichProgress(GradeProgress):
         status = f"epoch {msg.get('epoch')}/{msg.get('epochs')}" + (
             f"  {'val_acc' if 'val_accuracy' in logs else 'acc'} {acc:.3f}" if acc is not None
             else "")
-        if self.progress is not None and self.bar is not None:
+        bar = self.bars.get(msg.get("task"))
+        if self.progress is not None and bar is not None:
             if ev == "batch" and msg.get("steps"):
                 done = msg["epoch"] - 1 + msg["batch"] / msg["steps"]
-                self.progress.update(self.bar, completed=done, status=status)
+                self.progress.update(bar, completed=done, status=status)
             elif ev == "epoch":
-                self.progress.update(self.bar, completed=msg["epoch"], status=status)
+                self.progress.update(bar, completed=msg["epoch"], status=status)
         elif ev == "epoch":
             self.console.print(f"  {msg.get('task')}: {status}", highlight=False)
 
     def task_finished(self, result) -> None:
-        if self.progress is not None and self.bar is not None:
-            self.progress.remove_task(self.bar)
-            self.bar = None
+        if self.progress is not None and result.id in self.bars:
+            self.progress.remove_task(self.bars.pop(result.id))
         style = STYLE.get(result.status, "")
         self.console.print(f"  [{style}]{result.status:>7}[/{style}] {result.question} "
                            f"{result.id}: {result.reason}", highlight=False)
@@ -132,7 +132,8 @@ def estimate_line(est: dict) -> str:
 
     parts = ", ".join(f"{tid} {say(s)}" for tid, s in est["tasks"].items())
     where = "on this machine's CPU" if est.get("device") != "gpu" else "on this GPU"
-    line = (f"A full grade here would take about {say(est['full_grade_s'])} {where} "
+    about = "at most about" if est.get("upper_bound") else "about"
+    line = (f"A full grade here would take {about} {say(est['full_grade_s'])} {where} "
             f"({parts}; estimated from this quick check)")
     if est.get("device") != "gpu":
         line += "; on a GPU, minutes"

@@ -5,7 +5,9 @@ the backend (``child/training.py``): the first call includes building the traini
 graph; the later ones are steady steps.  A full run then costs, per task, that one-off
 start plus, per epoch, the steps over the whole training set at the student's batch
 size and a validation pass, plus predicting the test images (and the re-initialised
-recheck).  Forward-only steps (validation, prediction) are taken as a third of a
+recheck).  A quick check does not validate (building a second forward graph would cost
+it more than the pass tells); the validation graph's one-off cost is taken as the
+prediction graph's.  Forward-only steps (validation, prediction) are taken as a third of a
 training step, the usual cost of a forward pass against forward and backward.
 """
 from __future__ import annotations
@@ -28,10 +30,13 @@ def task_estimate(timings: dict, epochs: int, batch_size: int, n_train: int, n_v
     step_s = steady_s / steady_steps if steady_steps else first_s / first_steps
     start_s = max(first_s - first_steps * step_s, 0.0)  # building the training graph
     per_image_fwd = step_s * FORWARD_SHARE / batch_size
-    val_first = timings.get("val_first_s") or 0.0
-    val_start = max(val_first - quick_n_val * per_image_fwd, 0.0)  # the validation graph
     predict_s = timings.get("predict_s") or 0.0
-    predict_start = max(predict_s - quick_n_test * per_image_fwd, 0.0)
+    predict_start = max(predict_s - quick_n_test * per_image_fwd, 0.0)  # the predict graph
+    if timings.get("val_images", quick_n_val):
+        val_first = timings.get("val_first_s") or 0.0
+        val_start = max(val_first - quick_n_val * per_image_fwd, 0.0)  # the validation graph
+    else:  # a quick check does not validate: its forward graph costs what predict's did
+        val_start = predict_start
     steps = math.ceil(n_train / batch_size)
     # Describing, compiling, re-initialising and handing over the data: once per task.
     other_s = max(timings.get("total_s", 0.0) - timings.get("build_s", 0.0)
@@ -59,11 +64,18 @@ def full_grade_estimate(results, full_sizes: dict, seeds: int = 1) -> dict | Non
         return None
     start = results.environment.get("child_start_s", 0.0)
     total = sum(tasks.values()) + start
+    lanes = results.environment.get("lanes", 1)
+    how = ("from the quick check's step times, the student's epochs and batch size and the "
+           "full data's size; seeds re-trained near a threshold add to it")
+    if lanes > 1:
+        # A full grade trains one model at a time on every core; here another child
+        # shared them, so the measured steps can only be slower: the estimate errs long.
+        how += (f"; measured with {lanes} children sharing the cores, so an upper bound "
+                f"(a full grade trains one model at a time)")
     return {"full_grade_s": round(total, 1), "tasks": tasks, "child_start_s": round(start, 1),
             "device": (results.environment.get("device") or {}).get("kind"),
-            "not_estimated": [t.id for t in results.tasks if t.id not in tasks],
-            "how": "from the quick check's step times, the student's epochs and batch size "
-                   "and the full data's size; seeds re-trained near a threshold add to it"}
+            "lanes": lanes, "upper_bound": lanes > 1,
+            "not_estimated": [t.id for t in results.tasks if t.id not in tasks], "how": how}
 
 
 def say(seconds: float) -> str:

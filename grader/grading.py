@@ -13,11 +13,14 @@ from __future__ import annotations
 import datetime as _dt
 import difflib
 import math
+import os
 import platform
 import statistics
 import tempfile
+import threading
 import time
 import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -112,7 +115,7 @@ def check(submission: str | Path, options: GradeOptions | None = None, *,
           rubric: str | Path | Rubric | None = None, out: str | Path | None = None,
           progress: GradeProgress | None = None, resume: bool = False,
           reference: str | Path | None = None, data_cache: Path | None = None,
-          **option_changes) -> Results:
+          lanes: int | None = None, **option_changes) -> Results:
     """Grade one submission and return its results (also written to ``out``/results.json).
 
     ``options`` is a ``GradeOptions``; keywords such as ``tasks=``, ``quick=`` or
@@ -123,6 +126,9 @@ def check(submission: str | Path, options: GradeOptions | None = None, *,
     ``reference/results/<dataset>.json`` beside the rubric's folder).
     ``data_cache`` is a folder where the arrays handed to children are written once
     and reused by later calls (batch grading), instead of once per submission.
+    ``lanes`` is how many children grade the tasks side by side (default: two for a
+    quick check on a machine with two or more cores, else one; see ``default_lanes``).
+    The results do not depend on it: each task builds and trains from its own seed.
     """
     options = options_from(options, option_changes)
     rubric = rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
@@ -141,16 +147,20 @@ def check(submission: str | Path, options: GradeOptions | None = None, *,
     seed = rubric.seed if options.seed is None else options.seed
     progress = progress or GradeProgress()
     out_path = Path(out) / RESULTS_FILE if out is not None else None
+    n_lanes = default_lanes(options, len(selected)) if lanes is None else lanes
+    if n_lanes < 1:
+        raise UsageError(f"lanes must be at least 1. Received: {lanes}")
     with tempfile.TemporaryDirectory(prefix="grader-") as tmp:
         tmp = Path(tmp)
-        session = None
+        sessions: list[Session] = []
         if dataset is None and data_cache is None:
-            # The child imports keras (seconds) while this process loads the data: its
-            # bundle folder exists now and is filled before the child reads it.
+            # The children import keras (seconds) while this process loads the data: their
+            # bundle folder exists now and is filled before a child reads it.
             bundle = tmp / "data"
             bundle.mkdir()
-            session = Session(sub, rubric, tmp, limits, bundle)
-            session.start()
+            sessions = _lane_sessions(n_lanes, sub, rubric, tmp, limits, bundle)
+            for session in sessions:
+                session.start()
         try:
             if dataset is None:
                 dataset = load_dataset(data, rubric.input_shape, rubric.num_classes,
@@ -169,22 +179,22 @@ def check(submission: str | Path, options: GradeOptions | None = None, *,
                     save_results(results, out_path)
 
             progress.start(results, selected)
-            if session is None:
+            if not sessions:
                 bundle = shared_bundle(split, data_cache, dataset.fingerprint, quick) \
                     if data_cache is not None else write_bundle(split, tmp / "data")
-                session = Session(sub, rubric, tmp, limits, bundle)
+                sessions = _lane_sessions(n_lanes, sub, rubric, tmp, limits, bundle)
             else:
                 write_bundle(split, bundle)
-            loop = TaskLoop(session, results, options, bundle,
-                            TestSet(split.x_test, dataset.y_test[split.test_index],
-                                    len(split.x_val)),
-                            progress, save, time.monotonic()
-                            + results.environment["limits"]["submission_timeout_s"])
-            loop.run(selected, done)
+            test = TestSet(split.x_test, dataset.y_test[split.test_index], len(split.x_val))
+            deadline = time.monotonic() + results.environment["limits"]["submission_timeout_s"]
+            shared = LoopShared()
+            run_lanes([TaskLoop(s, results, options, bundle, test, progress, save, deadline,
+                                shared) for s in sessions], selected, done)
         finally:
-            if session is not None:
+            for session in sessions:
                 session.close()
-        results.environment["child_starts"] = session.starts
+        results.environment["child_starts"] = sum(s.starts for s in sessions)
+        results.environment["lanes"] = len(sessions)
     by_id = {t.id: t for t in results.tasks}
     for comp in rubric.comparisons:
         if comp.task in by_id and comp.baseline in by_id:
@@ -244,13 +254,79 @@ def _compare_with_reference(results: Results, rubric: Rubric,
         results.task(tid).reference = comp
 
 
+def default_lanes(options: GradeOptions, n_tasks: int) -> int:
+    """Two children side by side for a quick check with two or more tasks on two or more
+    cores, else one.  A quick check's time is mostly building each model's graphs, which
+    runs on one core; full-budget training uses every core already, and two trainings at
+    once halve each other's speed."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return 2 if options.quick and n_tasks >= 2 and cores >= 2 else 1
+
+
+def _lane_sessions(n: int, sub, rubric: Rubric, tmp: Path, limits: SandboxLimits,
+                   bundle: Path) -> list[Session]:
+    sessions = []
+    for i in range(n):
+        root = tmp if i == 0 else tmp / f"lane-{i + 1}"
+        root.mkdir(exist_ok=True)
+        sessions.append(Session(sub, rubric, root, limits, bundle))
+    return sessions
+
+
+@dataclass
+class LoopShared:
+    """What the lanes grading one submission share: one lock around the results, the
+    progress display and the results file, and the models described so far (a task
+    compared with another's structure reads its description)."""
+
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    descriptions: dict = field(default_factory=dict)
+    noted: bool = False
+
+
+def run_lanes(loops: list["TaskLoop"], selected: list[Task],
+              done: dict[str, TaskResult]) -> None:
+    """Grade ``selected`` with one loop per lane, each taking the next task in the rubric's
+    order when it is free; the results keep the rubric's order (``TaskLoop.run_one``).  An error that stops the
+    grader in one lane (``GraderError``) is raised here once every lane has stopped."""
+    queue = list(selected)
+    shared = loops[0].shared
+    raised: list[BaseException] = []
+
+    def lane(loop: "TaskLoop") -> None:
+        try:
+            while True:
+                with shared.lock:
+                    if not queue or raised:
+                        return
+                    task = queue.pop(0)
+                loop.run_one(task, done)
+        except BaseException as exc:
+            with shared.lock:
+                raised.append(exc)
+
+    threads = [threading.Thread(target=lane, args=(loop,), daemon=True) for loop in loops[1:]]
+    for t in threads:
+        t.start()
+    lane(loops[0])
+    for t in threads:
+        t.join()
+    if raised:
+        raise raised[0]
+
+
 class TaskLoop:
-    """Grades the selected tasks of one submission, one after the other, in one session;
-    holds what they share: the results so far, the data bundle, the test labels (which
-    never leave this process), the progress display and the submission's deadline."""
+    """Grades tasks of one submission in one session (one lane); holds what they share:
+    the results so far, the data bundle, the test labels (which never leave this process),
+    the progress display and the submission's deadline.  Several loops (lanes) may share
+    one ``LoopShared`` and grade side by side (``run_lanes``)."""
 
     def __init__(self, session: Session, results: Results, options: GradeOptions,
-                 bundle: Path, test: TestSet, progress: GradeProgress, save, deadline: float):
+                 bundle: Path, test: TestSet, progress: GradeProgress, save, deadline: float,
+                 shared: LoopShared | None = None):
         self.session = session
         self.rubric = session.rubric
         self.sub = session.submission
@@ -262,34 +338,45 @@ class TaskLoop:
         self.save = save
         self.deadline = deadline
         self.seed = results.seed
-        self.descriptions: dict[str, dict] = {}
-        self.noted = False
+        self.shared = shared or LoopShared()
+        self.descriptions = self.shared.descriptions
 
     def run(self, selected: list[Task], done: dict[str, TaskResult]) -> None:
         for task in selected:
-            if task.id in done:
+            self.run_one(task, done)
+
+    def run_one(self, task: Task, done: dict[str, TaskResult]) -> None:
+        lock = self.shared.lock
+        if task.id in done:
+            with lock:
                 self.results.tasks.append(done[task.id])
                 if done[task.id].description:
                     self.descriptions[task.id] = done[task.id].description
                 self.progress.task_finished(done[task.id])
-                continue
-            result = TaskResult(task.id, task.question, task.title, task.function,
-                                status=ERROR, reason="", max_points=task.points,
-                                threshold=task.threshold, max_epochs=task.max_epochs,
-                                compare_with=task.compare_with)
+            return
+        result = TaskResult(task.id, task.question, task.title, task.function,
+                            status=ERROR, reason="", max_points=task.points,
+                            threshold=task.threshold, max_epochs=task.max_epochs,
+                            compare_with=task.compare_with)
+        try:
+            self.grade(task, result)
+        except GraderError:
+            raise  # the grader cannot run here at all: the caller says why
+        except Exception as exc:  # a grader bug costs this task, not the submission
+            result.status, result.error_kind, result.points = ERROR, ErrorKind.GRADER, 0.0
+            result.reason = (f"The grader failed while grading {task.function} (a bug in "
+                             f"the grader, not a verdict on your code): "
+                             f"{type(exc).__name__}: {exc}")
+            result.error = {"type": type(exc).__name__, "message": str(exc),
+                            "traceback": traceback.format_exc()}
+            self.session.close()
+        with lock:
+            # Listed once decided: a results file saved meanwhile (by another lane) holds
+            # only finished tasks, which --resume keeps; in the rubric's order, whichever
+            # lane finished first.
             self.results.tasks.append(result)
-            try:
-                self.grade(task, result)
-            except GraderError:
-                raise  # the grader cannot run here at all: the caller says why
-            except Exception as exc:  # a grader bug costs this task, not the submission
-                result.status, result.error_kind, result.points = ERROR, ErrorKind.GRADER, 0.0
-                result.reason = (f"The grader failed while grading {task.function} (a bug in "
-                                 f"the grader, not a verdict on your code): "
-                                 f"{type(exc).__name__}: {exc}")
-                result.error = {"type": type(exc).__name__, "message": str(exc),
-                                "traceback": traceback.format_exc()}
-                self.session.close()
+            order = {tid: i for i, tid in enumerate(self.rubric.task_ids)}
+            self.results.tasks.sort(key=lambda t: order.get(t.id, len(order)))
             self.progress.task_finished(result)
             self.save()
 
@@ -317,10 +404,12 @@ class TaskLoop:
             result.output_tail = session.import_output
             session.close()
             return
-        if not self.noted:  # once per run: notes on the submission as a whole
-            self.noted = True
-            self.results.notes += training_table_findings(imported.get("training"), rubric) + \
-                submission_notes(self.sub, rubric, imported)
+        with self.shared.lock:
+            if not self.shared.noted:  # once per run: notes on the submission as a whole
+                self.shared.noted = True
+                self.results.notes += training_table_findings(imported.get("training"),
+                                                              rubric) + \
+                    submission_notes(self.sub, rubric, imported)
         if task.function not in imported["callables"]:
             return self._fail(result, ErrorKind.MISSING, missing_function_message(
                 task, rubric, imported["callables"], self.sub))
@@ -348,7 +437,7 @@ class TaskLoop:
         why_limit = (f"what was left of the submission's time limit of "
                      f"{self.submission_timeout_s:.0f} s" if timeout < limit else
                      "the time limit for this task")
-        self.progress.task_started(task, epochs if trainable else 0)
+        self._started(task, epochs if trainable else 0)
         spe = self.options.steps_per_execution
         if quick:  # at least two calls into the backend: the estimate needs a steady one
             steps = math.ceil(self.results.data["n_train_used"] / batch_size)
@@ -356,7 +445,8 @@ class TaskLoop:
         request = task_request(task, rubric, self.seed, train=trainable, epochs=epochs,
                                batch_size=batch_size, data=self.bundle,
                                steps_per_execution=spe,
-                               recheck=not quick, dtype_policy=self.options.dtype_policy)
+                               recheck=not quick, validate=not quick,
+                               dtype_policy=self.options.dtype_policy)
         result.findings = found
 
         def train_if(desc: dict) -> bool:
@@ -367,7 +457,7 @@ class TaskLoop:
             return all(f.ok or f.severity != "error" for f in result.findings)
 
         mark = session.output_mark
-        described, reply = session.run(request, timeout, self.progress.event, train_if)
+        described, reply = session.run(request, timeout, self._event, train_if)
         stage = "training" if described else "building the model"
         if described is None and isinstance(reply, dict) and reply.get("description"):
             self.descriptions[task.id] = reply["description"]
@@ -393,7 +483,19 @@ class TaskLoop:
             result.output_tail = session.output_tail(since=mark)
         checks.decide(task, result, quick)
 
+    def _started(self, task: Task, epochs: int) -> None:
+        with self.shared.lock:
+            self.progress.task_started(task, epochs)
+
+    def _event(self, msg: dict) -> None:
+        with self.shared.lock:
+            self.progress.event(msg)
+
     def _record_environment(self) -> None:
+        with self.shared.lock:
+            self._record_environment_locked()
+
+    def _record_environment_locked(self) -> None:
         """Once the first child has said hello: its device, versions and sandbox."""
         hello, env = self.session.hello, self.results.environment
         if hello is None or env.get("device"):
@@ -455,9 +557,9 @@ class TaskLoop:
                 result.runs.append({"seed": seed, "error": "the submission could not be "
                                                            "imported"})
                 continue
-            self.progress.task_started(task, request["epochs"])
+            self._started(task, request["epochs"])
             _, reply = session.run({**request, "seed": seed}, min(timeout, left),
-                                   self.progress.event, lambda desc: True)
+                                   self._event, lambda desc: True)
             if isinstance(reply, Ended):
                 result.runs.append({"seed": seed, "error": reply.message})
                 session.close()

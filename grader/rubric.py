@@ -43,9 +43,9 @@ class TrainingDefaults:
 class QuickSettings:
     """``--quick``: a smoke check on a subset, one short epoch, no accuracy verdict."""
 
-    train_samples: int = 2000
+    train_samples: int = 1024
     val_samples: int = 500
-    test_samples: int = 1000
+    test_samples: int = 500
     epochs: int = 1
     timeout_s: float = 300.0
 

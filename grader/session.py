@@ -18,16 +18,19 @@ from .submission import Submission
 def task_request(task: Task, rubric: Rubric, seed: int, *, train: bool,
                  epochs: int | None = None, batch_size: int | None = None,
                  data: Path | None = None, steps_per_execution: int = 1,
-                 recheck: bool = False, dtype_policy: str = "float32") -> dict:
+                 recheck: bool = False, validate: bool = True,
+                 dtype_policy: str = "float32") -> dict:
     """The ``task`` message: build ``task.function``, describe it, and (with ``train``)
-    train it under the budget and predict the test images in ``data``."""
+    train it under the budget (validating after each epoch with ``validate``) and predict
+    the test images in ``data``."""
     request = {"op": "task", "task": task.id, "function": task.function, "seed": seed,
                "input_shape": list(rubric.input_shape), "num_classes": rubric.num_classes,
                "optimizer": rubric.training.optimizer, "loss": rubric.training.loss,
                "train": train, "dtype_policy": dtype_policy}
     if epochs is not None:
         request.update(epochs=epochs, batch_size=batch_size, data=str(data),
-                       steps_per_execution=steps_per_execution, recheck=recheck)
+                       steps_per_execution=steps_per_execution, recheck=recheck,
+                       validate=validate)
     return request
 
 

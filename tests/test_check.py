@@ -209,7 +209,38 @@ def test_quick_mode_gives_no_accuracy_verdict(grade):
     assert all(t.points == 0 for t in r.tasks) and r.points is None and r.max_points is None
     assert r.comparisons[0].status == CHECKED and r.comparisons[0].points == 0
     assert all(t.epochs_run == 1 for t in r.tasks)
-    assert r.data["n_train_used"] <= 2000 and r.data["n_test_used"] <= 1000
+    assert r.data["n_train_used"] <= 1024 and r.data["n_test_used"] <= 500
+
+
+def test_two_lanes_grade_what_one_lane_grades(synthetic_npz, submission, tmp_path):
+    """A quick check runs two children side by side on two or more cores; each task builds
+    and trains from its own seed, so the results are those of one child, in the same
+    order, and the file written along the way lists only finished tasks."""
+    saved = []
+
+    class Spy(grader.progress.GradeProgress):
+        def task_finished(self, result):
+            path = tmp_path / "two" / "results.json"
+            saved.append([t["id"] for t in json.loads(path.read_text())["tasks"]]
+                         if path.exists() else [])
+
+    tasks = "fc,cnn,cnn_dropout"
+    one = grader.check(submission("good.py"), data=synthetic_npz, tasks=tasks, quick=True,
+                       lanes=1, out=tmp_path / "one")
+    two = grader.check(submission("good.py"), data=synthetic_npz, tasks=tasks, quick=True,
+                       lanes=2, out=tmp_path / "two", progress=Spy())
+    assert one.environment["lanes"] == 1 and two.environment["lanes"] == 2
+    assert two.environment["child_starts"] == 2
+    assert [t.id for t in two.tasks] == [t.id for t in one.tasks] == tasks.split(",")
+    for a, b in zip(one.tasks, two.tasks):
+        assert (a.status, a.reason, a.history, a.confusion_matrix, a.description) == \
+            (b.status, b.reason, b.history, b.confusion_matrix, b.description), a.id
+    assert [c.status for c in one.comparisons] == [c.status for c in two.comparisons]
+    assert two.estimate["upper_bound"] and not one.estimate["upper_bound"]
+    from grader.console import estimate_line
+    assert "at most about" in estimate_line(two.estimate)
+    assert len(saved) == 3 and len(saved[0]) == 0 and len(saved[1]) == 1
+    assert all(ids == sorted(ids, key=tasks.split(",").index) for ids in saved)
 
 
 def test_results_file_is_written_after_every_task(synthetic_npz, submission, tmp_path):
@@ -221,7 +252,7 @@ def test_results_file_is_written_after_every_task(synthetic_npz, submission, tmp
                          ["tasks"]] if (tmp_path / "results.json").exists() else None)
 
     grader.check(submission("raises_in_builder.py"), data=synthetic_npz, tasks="fc,cnn",
-                 out=tmp_path, progress=Spy(), quick=True)
+                 out=tmp_path, progress=Spy(), quick=True, lanes=1)
     # when cnn finishes, the file already holds fc's result
     assert seen[1] == ["fc"]
     assert [t["id"] for t in json.loads((tmp_path / "results.json").read_text())["tasks"]] == \
