@@ -285,6 +285,9 @@ class LoopShared:
     lock: threading.RLock = field(default_factory=threading.RLock)
     descriptions: dict = field(default_factory=dict)
     noted: bool = False
+    # Set when the run is interrupted: the other lanes record and save nothing more (their
+    # children are being killed, and a task cut short must not be kept by --resume).
+    stopped: bool = False
 
 
 def run_lanes(loops: list["TaskLoop"], selected: list[Task],
@@ -300,18 +303,23 @@ def run_lanes(loops: list["TaskLoop"], selected: list[Task],
         try:
             while True:
                 with shared.lock:
-                    if not queue or raised:
+                    if not queue or raised or shared.stopped:
                         return
                     task = queue.pop(0)
                 loop.run_one(task, done)
-        except BaseException as exc:
+        except Exception as exc:  # GraderError: the grader cannot run here
             with shared.lock:
                 raised.append(exc)
 
     threads = [threading.Thread(target=lane, args=(loop,), daemon=True) for loop in loops[1:]]
     for t in threads:
         t.start()
-    lane(loops[0])
+    try:
+        lane(loops[0])
+    except BaseException:  # Ctrl-C: stop now, not after the other lanes' current tasks
+        with shared.lock:
+            shared.stopped = True
+        raise
     for t in threads:
         t.join()
     if raised:
@@ -371,6 +379,8 @@ class TaskLoop:
                             "traceback": traceback.format_exc()}
             self.session.close()
         with lock:
+            if self.shared.stopped:
+                return
             # Listed once decided: a results file saved meanwhile (by another lane) holds
             # only finished tasks, which --resume keeps; in the rubric's order, whichever
             # lane finished first.

@@ -423,3 +423,26 @@ def test_a_grader_bug_in_one_task_costs_that_task_not_the_submission(
     assert cnn.status == CHECKED
     saved = load_results(tmp_path / "results.json")
     assert saved.task("fc").error_kind == "grader" and saved.options["quick"] is True
+
+
+def test_an_interrupted_two_lane_run_keeps_only_finished_tasks(synthetic_npz, submission,
+                                                                tmp_path):
+    """Ctrl-C in one lane stops the run at once; the other lane's task (here a builder that
+    never returns), cut short when its child is killed, is not written as an error that
+    --resume would keep."""
+    import threading
+
+    class Interrupt(grader.progress.GradeProgress):
+        def task_finished(self, result):
+            if threading.current_thread() is threading.main_thread():
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # this lane: cnn; the other: fc, which hangs
+        grader.check(submission("hangs_in_builder.py"), data=synthetic_npz, tasks="cnn,fc",
+                     quick=True, lanes=2, out=tmp_path, progress=Interrupt())
+    for t in threading.enumerate():  # the other lane, ending as its child is killed
+        if t is not threading.main_thread() and t.daemon and t.name.startswith("Thread"):
+            t.join(timeout=60)
+    path = tmp_path / "results.json"
+    kept = json.loads(path.read_text())["tasks"] if path.exists() else []
+    assert [t["id"] for t in kept if t["status"] != CHECKED] == [], kept
