@@ -138,18 +138,20 @@ def check(submission: str | Path, options: GradeOptions | None = None, *,
         raise UsageError(f"--sandbox {options.sandbox} was asked for, but {confinement.why}.",
                          hint="Run `grader doctor` to see what protects this machine, or "
                               "choose --sandbox auto.")
-    limits = SandboxLimits(memory_mb=options.memory_mb or rubric.limits.memory_mb,
-                           max_file_mb=rubric.limits.max_file_mb,
-                           block_network=rubric.limits.block_network, gpu=options.gpu,
-                           gpu_shared=options.gpu_shared, confinement=confinement)
     sub = load_submission(submission)
     selected = select_tasks(rubric, options.tasks)
-    seed = rubric.seed if options.seed is None else options.seed
-    progress = progress or GradeProgress()
-    out_path = Path(out) / RESULTS_FILE if out is not None else None
     n_lanes = default_lanes(options, len(selected)) if lanes is None else lanes
     if n_lanes < 1:
         raise UsageError(f"lanes must be at least 1. Received: {lanes}")
+    # Lanes share a GPU: each child then takes GPU memory as it needs it, not all of it.
+    limits = SandboxLimits(memory_mb=options.memory_mb or rubric.limits.memory_mb,
+                           max_file_mb=rubric.limits.max_file_mb,
+                           block_network=rubric.limits.block_network, gpu=options.gpu,
+                           gpu_shared=options.gpu_shared or n_lanes > 1,
+                           confinement=confinement)
+    seed = rubric.seed if options.seed is None else options.seed
+    progress = progress or GradeProgress()
+    out_path = Path(out) / RESULTS_FILE if out is not None else None
     with tempfile.TemporaryDirectory(prefix="grader-") as tmp:
         tmp = Path(tmp)
         sessions: list[Session] = []
