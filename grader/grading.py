@@ -143,6 +143,7 @@ def check(submission: str | Path, options: GradeOptions | None = None, *,
     n_lanes = default_lanes(options, len(selected)) if lanes is None else lanes
     if n_lanes < 1:
         raise UsageError(f"lanes must be at least 1. Received: {lanes}")
+    n_lanes = max(1, min(n_lanes, len(selected)))  # a child per task at most: none idle
     # Lanes share a GPU: each child then takes GPU memory as it needs it, not all of it.
     limits = SandboxLimits(memory_mb=options.memory_mb or rubric.limits.memory_mb,
                            max_file_mb=rubric.limits.max_file_mb,
