@@ -5,10 +5,11 @@ validation and test images, same seed; run one after the other in separate
 processes, interleaved over every task and batch size, ``--repeats`` (at least 3)
 times, the pair's order alternating from round to round (plain first, then grader
 first), so that a machine slowing down or speeding up over minutes, as this VM does,
-favours neither side.  The grader runs with its own defaults, plain keras with keras' defaults: what a
-student would run.  Prints, per setting, the median time ratio grader/plain for what the
-budget covers (fit + predict vs fit + evaluate) with its spread, and the whole ``grader
-check`` call (child start-up, data hand-over, checks) against plain.
+favours neither side.  The grader runs with its own defaults, plain keras with keras'
+defaults: what a student would run.  Prints, per setting, the median time ratio
+grader/plain for what the budget covers (fit + predict vs fit + evaluate) with its
+spread, and the whole ``grader check`` call (child start-up, data hand-over, checks)
+against plain.
 
     python benchmarks/overhead.py --data ~/.cache/cifar10-real/cifar10.npz \
         --task fc,cnn --epochs 1 --batch-size 32,128 --repeats 3

@@ -296,8 +296,9 @@ class LoopShared:
 def run_lanes(loops: list["TaskLoop"], selected: list[Task],
               done: dict[str, TaskResult]) -> None:
     """Grade ``selected`` with one loop per lane, each taking the next task in the rubric's
-    order when it is free; the results keep the rubric's order (``TaskLoop.run_one``).  An error that stops the
-    grader in one lane (``GraderError``) is raised here once every lane has stopped."""
+    order when it is free; the results keep the rubric's order (``TaskLoop.run_one``).
+    An error that stops the grader in one lane (``GraderError``) is raised here once every
+    lane has stopped."""
     queue = list(selected)
     shared = loops[0].shared
     raised: list[BaseException] = []
@@ -351,10 +352,6 @@ class TaskLoop:
         self.seed = results.seed
         self.shared = shared or LoopShared()
         self.descriptions = self.shared.descriptions
-
-    def run(self, selected: list[Task], done: dict[str, TaskResult]) -> None:
-        for task in selected:
-            self.run_one(task, done)
 
     def run_one(self, task: Task, done: dict[str, TaskResult]) -> None:
         lock = self.shared.lock

@@ -162,13 +162,15 @@ def fit(model, x_train, y_train, x_val, y_val, *, epochs: int, batch_size: int, 
     progress = make_progress_callback(emit, task_id, epochs, steps)
     t0 = time.perf_counter()
     model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs,
-              validation_data=None if x_val is None else (x_val, y_val), shuffle=True, verbose=0, callbacks=[progress])
+              validation_data=None if x_val is None else (x_val, y_val), shuffle=True,
+              verbose=0, callbacks=[progress])
     train_s = time.perf_counter() - t0
     timing = {}
     if progress.first is not None:
         (n1, t1), (n2, t2) = progress.first, progress.latest
         timing = {"first_steps": n1, "first_s": t1, "steady_steps": n2 - n1,
                   "steady_s": t2 - t1, "val_first_s": progress.val_s[0] if progress.val_s
-                  else 0.0, "val_images": 0 if x_val is None else len(x_val), "steps_per_epoch": steps}
+                  else 0.0, "val_images": 0 if x_val is None else len(x_val),
+                  "steps_per_epoch": steps}
     return {"history": progress.history, "train_s": train_s, "nan": progress.nan_at,
             "epochs_run": len(next(iter(progress.history.values()), [])), "timing": timing}

@@ -349,12 +349,10 @@ class Worker:
             x_train, y_train, x_val, y_val, x_test = self.data(req["data"])
             one_hot = out["compile"]["loss"]["one_hot"]
             out["stage"] = "train"
-            validate = req.get("validate", True)
+            val = (x_val, encode_labels(y_val, req["num_classes"], one_hot)) \
+                if req.get("validate", True) else (None, None)
             trained = fit(model, x_train, encode_labels(y_train, req["num_classes"], one_hot),
-                          x_val if validate else None,
-                          encode_labels(y_val, req["num_classes"], one_hot) if validate
-                          else None,
-                          epochs=req["epochs"], batch_size=req["batch_size"], emit=self.emit,
+                          *val, epochs=req["epochs"], batch_size=req["batch_size"], emit=self.emit,
                           task_id=task_id)
             out["history"], out["nan"] = trained["history"], trained["nan"]
             out["timings"]["train_s"] = trained["train_s"]
