@@ -31,6 +31,10 @@ def _confusion(t: TaskResult, names: list[str]) -> dict | None:
     return {"names": names, "rows": rows}
 
 
+def _epochs(history: dict) -> int:
+    return max((len(v) for v in (history or {}).values()), default=0)
+
+
 def _task_view(t: TaskResult, results: Results) -> dict:
     ref = t.reference or {}
     names = results.data.get("class_names") or [str(i) for i in range(10)]
@@ -39,11 +43,14 @@ def _task_view(t: TaskResult, results: Results) -> dict:
             "passed_findings": [f for f in t.findings if f.ok],
             "train_acc": _last(t.history, "accuracy"), "val_acc": _last(t.history, "val_accuracy"),
             "confusion": _confusion(t, names), "curves": None, "comparison": None}
-    if t.history:
+    # A curve needs two epochs; a quick run's one epoch on a subset would only look like
+    # a result (and drawing costs a quick check seconds).
+    if _epochs(t.history) >= 2:
         view["curves"] = plots.learning_curves(
             t.history, ref.get("val_accuracy") if ref.get("comparable") else None, t.threshold)
     other = results.task(t.compare_with) if t.compare_with else None
-    if other is not None and t.history and other.history:
+    if results.graded and other is not None and _epochs(t.history) >= 2 and \
+            _epochs(other.history) >= 2:
         labels = ["training", "validation", "test"]
         series = {other.id: [_last(other.history, "accuracy"), _last(other.history,
                                                                      "val_accuracy"),

@@ -55,6 +55,23 @@ def test_report_shows_every_item():
     assert "Gap between training and validation accuracy" in html
 
 
+def test_a_quick_report_draws_no_accuracy_plots():
+    """One epoch on a subset is no result: no curves (one point each) and no comparison
+    figures, which would read as a judgement a quick check does not make."""
+    r = load_results(DATA / "results_good.json")
+    for t in r.tasks:
+        t.history = {k: v[:1] for k, v in t.history.items()}
+    html = render_report(r)
+    assert "Accuracy (left) and loss (right)" not in html
+    assert "Compared with Q4 (cnn)" not in html
+    r = load_results(DATA / "results_good.json")
+    assert "Compared with Q4 (cnn)" in render_report(r)
+    r.mode = "quick"
+    html = render_report(r)
+    assert "Compared with Q4 (cnn)" not in html
+    assert html.count("Accuracy (left) and loss (right)") == len(r.tasks)
+
+
 def test_report_of_a_crash_shows_the_students_line_not_ours():
     html = render_report(load_results(DATA / "results_errors.json"))
     assert "ZeroDivisionError: integer division or modulo by zero" in html
