@@ -295,11 +295,15 @@ class LoopShared:
 
 def run_lanes(loops: list["TaskLoop"], selected: list[Task],
               done: dict[str, TaskResult]) -> None:
-    """Grade ``selected`` with one loop per lane, each taking the next task in the rubric's
-    order when it is free; the results keep the rubric's order (``TaskLoop.run_one``).
-    An error that stops the grader in one lane (``GraderError``) is raised here once every
-    lane has stopped."""
-    queue = list(selected)
+    """Grade ``selected`` with one loop per lane, each taking the next task when it is
+    free; the results keep the rubric's order (``TaskLoop.run_one``).  One lane takes the
+    tasks in the rubric's order; several take them last first.  The lab's later questions
+    extend the earlier models (the student's own design comes last), so that is roughly
+    the longest first, which keeps one lane from working alone at the end while the other
+    idles (measured on the reference, two lanes: 28.0 s in the rubric's order, see the
+    README).  An error that stops the grader in one lane (``GraderError``) is raised here
+    once every lane has stopped."""
+    queue = list(selected) if len(loops) == 1 else list(reversed(selected))
     shared = loops[0].shared
     raised: list[BaseException] = []
 

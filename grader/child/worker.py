@@ -204,7 +204,9 @@ class Worker:
     # -- commands ---------------------------------------------------------
     def hello(self, confinement: dict | None = None) -> None:
         t0 = time.perf_counter()
-        import keras  # noqa: F401  (timed: the start-up cost of every child)
+        from .deferred import deferred_imports
+        with deferred_imports():
+            import keras  # noqa: F401  (timed: the start-up cost of every child)
         from .backend import backend_info
         info = backend_info()
         determinism = False
