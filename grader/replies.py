@@ -147,11 +147,11 @@ def apply_reply(result: TaskResult, reply: dict, *, task: Task, rubric: Rubric,
                                            f"The model's test predictions are unusable: "
                                            f"{problem}."))
         return
+    if quick:  # the predictions work; what they score after one epoch on a subset is no result
+        return
     acc, cm, per_class = checks.accuracy_and_confusion(preds, y_test, rubric.num_classes)
     result.confusion_matrix, result.per_class_accuracy = cm, per_class
     result.misclassified = most_confident_mistakes(preds, y_test, x_test, rubric.class_names)
-    if quick:
-        return
     result.test_accuracy = acc
     result.reinit_agreement = reinit_agreement(reply, preds, rubric.num_classes)
     result.findings += checks.review_findings(result, rubric, test.n_val, len(y_test))

@@ -43,9 +43,9 @@ class TrainingDefaults:
 class QuickSettings:
     """``--quick``: a smoke check on a subset, one short epoch, no accuracy verdict."""
 
-    train_samples: int = 1024
+    train_samples: int = 512
     val_samples: int = 500
-    test_samples: int = 500
+    test_samples: int = 200
     epochs: int = 1
     timeout_s: float = 300.0
 

@@ -209,7 +209,10 @@ def test_quick_mode_gives_no_accuracy_verdict(grade):
     assert all(t.points == 0 for t in r.tasks) and r.points is None and r.max_points is None
     assert r.comparisons[0].status == CHECKED and r.comparisons[0].points == 0
     assert all(t.epochs_run == 1 for t in r.tasks)
-    assert r.data["n_train_used"] <= 1024 and r.data["n_test_used"] <= 500
+    assert r.data["n_train_used"] <= 512 and r.data["n_test_used"] <= 200
+    # No accuracy in any form: no confusion matrix, per-class accuracy or mistakes.
+    assert all(t.confusion_matrix is None and t.per_class_accuracy is None
+               and not t.misclassified for t in r.tasks)
 
 
 def test_two_lanes_grade_what_one_lane_grades(synthetic_npz, submission, tmp_path):
