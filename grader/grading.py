@@ -301,8 +301,8 @@ def run_lanes(loops: list["TaskLoop"], selected: list[Task],
     extend the earlier models (the student's own design comes last), so that is roughly
     the longest first, which keeps one lane from working alone at the end while the other
     idles (on the reference: 15.6 s median against 16.7 s in the rubric's order, 3
-    interleaved rounds, within this VM's noise).  An error that stops the grader in one lane (``GraderError``) is raised here
-    once every lane has stopped."""
+    interleaved rounds, within this VM's noise).  An error that stops the grader in one
+    lane (``GraderError``) is raised here once every lane has stopped."""
     queue = list(selected) if len(loops) == 1 else list(reversed(selected))
     shared = loops[0].shared
     raised: list[BaseException] = []
