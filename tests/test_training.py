@@ -1,6 +1,10 @@
 """The child's training helpers, in this process: what they change must not change a result."""
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -47,3 +51,79 @@ def test_a_model_that_cannot_be_built_symbolically_is_left_to_fit():
             raise RuntimeError("only when called")
 
     build_training_state(Broken(), np.zeros((2, 4), "float32"), np.zeros(2))  # no raise
+
+
+KERNEL_ONLY = r'''
+import json
+import numpy as np
+import keras
+import tensorflow as tf
+from tensorflow.python.framework import config as tf_config
+from grader.child import training
+
+tf.config.experimental.enable_op_determinism()
+offs = []
+real_off = tf_config.disable_op_determinism
+tf_config.disable_op_determinism = lambda: offs.append(1) or real_off()
+rng = np.random.default_rng(0)
+x, y = rng.random((96, 8, 8, 3), dtype=np.float32), rng.integers(0, 10, 96)
+
+
+def run(guarded, fail=False):
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3),
+                              keras.layers.Flatten(), keras.layers.Dropout(0.2),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"], steps_per_execution=2)
+    traced = []  # determinism as each graph was traced: it picks the loss's kernels
+    for name in ("train_step", "test_step", "predict_step"):
+        step = getattr(model, name)
+        def spy(data, step=step):
+            traced.append(tf_config.is_op_determinism_enabled())
+            if fail:
+                raise RuntimeError("the student's step failed")
+            return step(data)
+        setattr(model, name, spy)
+    if not guarded:
+        training.kernel_only_determinism = lambda: None
+    offs.clear()
+    trained = training.fit(model, x[:64], y[:64], x[64:], y[64:], epochs=2, batch_size=16,
+                           emit=lambda msg: None, task_id="t")
+    preds = training.predict(model, x)
+    return {"weights": [w.tolist() for w in model.get_weights()], "preds": preds.tolist(),
+            "history": trained["history"], "traced": traced, "offs": len(offs),
+            "after": tf_config.is_op_determinism_enabled()}
+
+
+guarded = run(True)
+guard = training.kernel_only_determinism
+plain = run(False)
+training.kernel_only_determinism = guard
+try:
+    run(True, fail=True)
+except RuntimeError:
+    pass
+print(json.dumps({"guarded": guarded, "plain": plain,
+                  "after_failure": tf_config.is_op_determinism_enabled()}))
+'''
+
+
+def test_input_pipelines_start_without_the_rewrite_and_change_no_bit():
+    """Op determinism is off only while keras starts an input pipeline: every graph is
+    traced and every step runs with it on, and the weights, history and predictions are
+    those of a run that kept it on throughout."""
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("TensorFlow's switch; other backends have no input-pipeline rewrite")
+    run = subprocess.run([sys.executable, "-c", KERNEL_ONLY], capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    guarded, plain = out["guarded"], out["plain"]
+    # Two epochs and their validations, and the prediction: five pipelines started.
+    assert guarded["offs"] == 5 and plain["offs"] == 0
+    assert guarded["traced"] and all(guarded["traced"]) and all(plain["traced"])
+    assert guarded["after"] and plain["after"] and out["after_failure"]
+    for key in ("weights", "preds", "history"):
+        assert guarded[key] == plain[key], key

@@ -315,7 +315,7 @@ class Worker:
         import keras
         import numpy as np
         from .describe import describe_compile, describe_model
-        from .training import compile_for_grading, encode_labels, fit
+        from .training import compile_for_grading, encode_labels, fit, predict
 
         task_id = req["task"]
         out = {"ev": "result", "task": task_id, "ok": False, "stage": "build", "timings": {}}
@@ -366,7 +366,7 @@ class Worker:
             # predictions are the same either way.
             model.steps_per_execution, model.predict_function = 1, None
             t1 = time.perf_counter()
-            preds = np.asarray(model.predict(x_test, batch_size=500, verbose=0), dtype="float32")
+            preds = predict(model, x_test)
             out["timings"]["predict_s"] = time.perf_counter() - t1
             pred_file = os.path.join(os.getcwd(), f"predictions-{task_id}.npy")
             np.save(pred_file, preds, allow_pickle=False)
@@ -377,8 +377,7 @@ class Worker:
                 out["stage"] = "recheck"
                 reinitialise(model)
                 n = min(len(x_test), RECHECK_IMAGES)
-                again = np.asarray(model.predict(x_test[:n], batch_size=500, verbose=0),
-                                   dtype="float32")
+                again = predict(model, x_test[:n])
                 again_file = os.path.join(os.getcwd(), f"predictions-reinit-{task_id}.npy")
                 np.save(again_file, again, allow_pickle=False)
                 out["predictions_reinit"] = again_file
