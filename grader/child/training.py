@@ -9,6 +9,7 @@ progress display) then run once per execution instead of once per batch.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 
@@ -153,9 +154,11 @@ def make_progress_callback(emit, task_id: str, epochs: int, steps: int, every_s:
     return Progress()
 
 
+@contextlib.contextmanager
 def kernel_only_determinism():
-    """A callback for ``fit`` and ``predict``, or None: with TensorFlow's op determinism on,
-    it is switched off while keras starts each input pipeline, and on again before any step.
+    """Yields the callbacks to add to ``fit`` or ``predict``: with TensorFlow's op
+    determinism on, one that switches it off while keras starts each input pipeline and on
+    again before any step; determinism is on again when the block ends, whatever happened.
 
     TensorFlow applies its ``make_deterministic`` tf.data rewrite to every input pipeline
     started under op determinism, and the rewrite copies the arrays the pipeline holds:
@@ -165,19 +168,22 @@ def kernel_only_determinism():
     arrays has none (its one stateful function, the shuffle, runs in a sequential map), so
     its batches are the same either way.  Every kernel of every step still runs, and every
     graph is traced, with determinism on: the weights and predictions are the same to the
-    bit (``tests/test_training.py``).  None on other backends, or when determinism is off
-    or TensorFlow has no switch to turn it off."""
+    bit (``tests/test_training.py``).  No callback on other backends, or when determinism
+    is off or TensorFlow has no switch to turn it off."""
     import keras
 
     if keras.backend.backend() != "tensorflow":
-        return None
+        yield []
+        return
     try:
         from tensorflow.python.framework import config as tf_config  # the switch-off is not
         off, on = tf_config.disable_op_determinism, tf_config.enable_op_determinism  # public
-        if not tf_config.is_op_determinism_enabled():
-            return None
+        enabled = tf_config.is_op_determinism_enabled()
     except (ImportError, AttributeError):
-        return None
+        enabled = False
+    if not enabled:
+        yield []
+        return
 
     class KernelOnlyDeterminism(keras.callbacks.Callback):
         # keras starts an epoch's (or evaluation's, or prediction's) pipeline between the
@@ -192,11 +198,10 @@ def kernel_only_determinism():
         on_train_batch_begin = on_test_batch_begin = on_predict_batch_begin = steps_start
         on_epoch_end = on_test_end = on_predict_end = on_train_end = steps_start
 
-        def restore(self):
-            """Determinism on again whatever happened (an error between the hooks)."""
-            on()
-
-    return KernelOnlyDeterminism()
+    try:
+        yield [KernelOnlyDeterminism()]
+    finally:
+        on()  # an error between the hooks must not leave it off
 
 
 def build_training_state(model, x, y) -> None:
@@ -225,14 +230,10 @@ def fit(model, x_train, y_train, x_val, y_val, *, epochs: int, batch_size: int, 
     progress = make_progress_callback(emit, task_id, epochs, steps)
     t0 = time.perf_counter()
     build_training_state(model, x_train[:batch_size], y_train[:batch_size])
-    determinism = kernel_only_determinism()
-    try:
+    with kernel_only_determinism() as extra:
         model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs,
                   validation_data=None if x_val is None else (x_val, y_val), shuffle=True,
-                  verbose=0, callbacks=[progress] + ([determinism] if determinism else []))
-    finally:
-        if determinism:
-            determinism.restore()
+                  verbose=0, callbacks=[progress] + extra)
     train_s = time.perf_counter() - t0
     timing = {}
     if progress.first is not None:
@@ -247,11 +248,6 @@ def fit(model, x_train, y_train, x_val, y_val, *, epochs: int, batch_size: int, 
 
 def predict(model, x: np.ndarray) -> np.ndarray:
     """The model's class scores for ``x``, 500 images a call, as float32."""
-    determinism = kernel_only_determinism()
-    try:
-        return np.asarray(model.predict(x, batch_size=500, verbose=0,
-                                        callbacks=[determinism] if determinism else None),
+    with kernel_only_determinism() as extra:
+        return np.asarray(model.predict(x, batch_size=500, verbose=0, callbacks=extra),
                           dtype="float32")
-    finally:
-        if determinism:
-            determinism.restore()
