@@ -246,6 +246,25 @@ def test_two_lanes_grade_what_one_lane_grades(synthetic_npz, submission, tmp_pat
     assert all(ids == sorted(ids, key=tasks.split(",").index) for ids in saved)
 
 
+def test_lanes_take_tasks_last_first_with_a_compared_task_before_its_copy():
+    """Several lanes take the longest (last) tasks first, but the task another is compared
+    with comes before it, so its description is usually there when the copy needs it."""
+    from grader.grading import lane_order
+    from grader.rubric import load_rubric
+
+    tasks = list(load_rubric(None).tasks)
+    assert [t.id for t in lane_order(tasks)] == ["final", "cnn_batchnorm", "cnn",
+                                                 "cnn_dropout", "fc"]
+    for n in range(1, len(tasks) + 1):
+        order = [t.id for t in lane_order(tasks[:n])]
+        assert sorted(order) == sorted(t.id for t in tasks[:n])
+        if "cnn_dropout" in order:
+            assert order.index("cnn") < order.index("cnn_dropout")
+    without = [t for t in tasks if t.id != "cnn"]
+    assert [t.id for t in lane_order(without)] == ["final", "cnn_batchnorm", "cnn_dropout",
+                                                   "fc"]
+
+
 def test_results_file_is_written_after_every_task(synthetic_npz, submission, tmp_path):
     seen = []
 
