@@ -128,3 +128,35 @@ def test_input_pipelines_start_without_the_rewrite_and_change_no_bit():
     assert guarded["after"] and plain["after"] and out["after_failure"]
     for key in ("weights", "preds", "history"):
         assert guarded[key] == plain[key], key
+
+
+FROZEN = r"""
+import gc, json, os, time, weakref
+from grader.child.worker import Worker
+r, w = os.pipe()
+Worker(w, None).hello()
+frozen = gc.get_freeze_count()
+import keras
+model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+model.compile(optimizer="adam", loss="mse")
+gone = weakref.ref(model)
+del model
+t0 = time.perf_counter()
+keras.backend.clear_session()
+print(json.dumps({"frozen": frozen, "collected": gone() is None,
+                  "clear_s": time.perf_counter() - t0, "tracked": len(gc.get_objects())}),
+      flush=True)
+os._exit(0)  # as the child does: TensorFlow may abort in the interpreter's teardown
+"""
+
+
+def test_the_backend_is_frozen_out_of_garbage_collection_and_models_are_not():
+    """keras' clear_session() before every task collects garbage in full; what the child
+    imported before the submission is frozen out of it, and a model the child drops is
+    still collected."""
+    run = subprocess.run([sys.executable, "-c", FROZEN], capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["frozen"] > 10_000 and out["tracked"] < out["frozen"] / 5, out
+    assert out["collected"], out
