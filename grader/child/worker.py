@@ -219,8 +219,9 @@ class Worker:
             determinism = info["device"]["kind"] == "cpu" or \
                 "xla_gpu_deterministic_ops=true" in os.environ.get("XLA_FLAGS", "")
         # What the backend imported lives as long as the child.  keras' clear_session(),
-        # run before every task, collects garbage in full, which walks all of it (350,000
-        # objects with TensorFlow: 0.2 s a task on a 2-core CPU); frozen, it is skipped.
+        # run before every task, collects garbage in full, which walks all of it (about
+        # 300,000 objects with TensorFlow: 0.14-0.2 s a task on a 2-core CPU); frozen, it
+        # is skipped.
         # The submission is imported later: its objects are collected as before.
         gc.freeze()
         self.emit({"ev": "hello", "pid": os.getpid(), "import_s": time.perf_counter() - t0,
