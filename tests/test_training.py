@@ -53,6 +53,15 @@ def test_a_model_that_cannot_be_built_symbolically_is_left_to_fit():
     build_training_state(Broken(), np.zeros((2, 4), "float32"), np.zeros(2))  # no raise
 
 
+def run_program(code: str) -> dict:
+    """Run ``code`` in a fresh Python (TensorFlow's process-wide switches and garbage
+    collector state stay out of this one) and return the JSON of its last line."""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
 KERNEL_ONLY = r'''
 import contextlib
 import json
@@ -117,10 +126,7 @@ def test_input_pipelines_start_without_the_rewrite_and_change_no_bit():
     those of a run that kept it on throughout."""
     if keras.backend.backend() != "tensorflow":
         pytest.skip("TensorFlow's switch; other backends have no input-pipeline rewrite")
-    run = subprocess.run([sys.executable, "-c", KERNEL_ONLY], capture_output=True, text=True,
-                         timeout=300)
-    assert run.returncode == 0, run.stderr[-3000:]
-    out = json.loads(run.stdout.strip().splitlines()[-1])
+    out = run_program(KERNEL_ONLY)
     guarded, plain = out["guarded"], out["plain"]
     # Two epochs and their validations, and the prediction: five pipelines started.
     assert guarded["offs"] == 5 and plain["offs"] == 0
@@ -154,9 +160,6 @@ def test_the_backend_is_frozen_out_of_garbage_collection_and_models_are_not():
     """keras' clear_session() before every task collects garbage in full; what the child
     imported before the submission is frozen out of it, and a model the child drops is
     still collected."""
-    run = subprocess.run([sys.executable, "-c", FROZEN], capture_output=True, text=True,
-                         timeout=300)
-    assert run.returncode == 0, run.stderr[-3000:]
-    out = json.loads(run.stdout.strip().splitlines()[-1])
+    out = run_program(FROZEN)
     assert out["frozen"] > 10_000 and out["tracked"] < out["frozen"] / 5, out
     assert out["collected"], out
