@@ -221,8 +221,8 @@ class Worker:
         # What the backend imported lives as long as the child.  keras' clear_session(),
         # run before every task, collects garbage in full, which walks all of it (about
         # 300,000 objects with TensorFlow: 0.14-0.2 s a task on a 2-core CPU); frozen, it
-        # is skipped.
-        # The submission is imported later: its objects are collected as before.
+        # is skipped.  The submission is imported later: its objects are collected as
+        # before.
         gc.freeze()
         self.emit({"ev": "hello", "pid": os.getpid(), "import_s": time.perf_counter() - t0,
                    "determinism": determinism, "network_blocked": network_blocked(),
