@@ -1,5 +1,8 @@
 """grader: trains a student's Keras models under a budget and explains the verdict."""
 __version__ = "0.1.0"
+# The name on PyPI (`grader` there is another project); the import package and the
+# command keep the name `grader`.
+DISTRIBUTION = "keras-lab-grader"
 
 __all__ = ["check", "GradeOptions", "load_rubric", "load_results", "Results", "Rubric",
            "GraderError", "__version__"]

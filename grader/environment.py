@@ -38,7 +38,7 @@ def unused_gpus(device: dict) -> str | None:
     if not gpus or device.get("kind") == "gpu":
         return None
     backend = device.get("backend", "keras")
-    fix = ("pip install 'grader[tensorflow-gpu]' (TensorFlow with its CUDA libraries, "
+    fix = ("pip install 'keras-lab-grader[tensorflow-gpu]' (TensorFlow with its CUDA libraries, "
            "tensorflow[and-cuda])" if backend == "tensorflow" else
            "install a CUDA build of jax (pip install 'jax[cuda12]')" if backend == "jax" else
            "install a CUDA build of PyTorch")

@@ -15,7 +15,7 @@ import re
 import zipfile
 from pathlib import Path
 
-from . import __version__
+from . import DISTRIBUTION, __version__
 from .errors import UsageError
 from .rendering import render
 from .rubric import Rubric
@@ -41,7 +41,7 @@ def _data_file(data_url: str | None) -> str:
 def _requirements() -> tuple[list[str], dict[str, list[str]]]:
     """The installed grader's dependencies and its extras (less the test extra)."""
     plain, extras = [], {}
-    for req in importlib.metadata.requires("grader") or []:
+    for req in importlib.metadata.requires(DISTRIBUTION) or []:
         m = re.match(r'^(.*?);\s*extra\s*==\s*"([^"]+)"\s*$', req)
         if m:
             if m.group(2) != "test":
@@ -75,9 +75,9 @@ def write_bundle(output: str | Path, rubric: Rubric, data_url: str | None = None
             info.compress_type = zipfile.ZIP_DEFLATED
             z.writestr(info, data)
 
-        add("setup.sh", render("gradescope/setup.sh.j2", 
+        add("setup.sh", render("gradescope/setup.sh.j2",
             data_url=data_url, data_file=data_file), 0o755)
-        add("run_autograder", render("gradescope/run_autograder.j2", 
+        add("run_autograder", render("gradescope/run_autograder.j2",
             data_file=data_file, quick=quick), 0o755)
         add("rubric.toml", Path(rubric.path).read_text())
         for f in sorted(package.rglob("*")):
@@ -88,6 +88,7 @@ def write_bundle(output: str | Path, rubric: Rubric, data_url: str | None = None
         for name, pattern in (("rubrics", "*.toml"), ("references", "*.json")):
             for f in sorted(_data_dir(name).glob(pattern)):
                 add(f"grader-src/grader/{name}/{f.name}", f.read_bytes())
-        add("grader-src/pyproject.toml", render("gradescope/pyproject.toml.j2", 
-            version=__version__, dependencies=plain, extras=extras))
+        add("grader-src/pyproject.toml", render("gradescope/pyproject.toml.j2",
+            distribution=DISTRIBUTION, version=__version__,
+            dependencies=plain, extras=extras))
     return output

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from .errors import UsageError
 
-# Measured on the 2-core CPU (benchmarks/overhead.py, README): the same numbers as 1, less
+# Measured on the 2-core CPU (benchmarks/overhead.py, docs/measurements.md): the same numbers as 1, less
 # time in Python between batches.
 DEFAULT_STEPS_PER_EXECUTION = 32
 # keras dtype policies a run may opt into; None trains in float32 as the student would.

@@ -198,7 +198,7 @@ def comparison(results: Results, ref: dict | None) -> dict[str, dict]:
 
 
 def markdown_table(ref: dict) -> str:
-    """The reference results as the README shows them."""
+    """The reference results as docs/reference.md shows them."""
     lines = ["| task | test accuracy (mean ± sd) | runs | parameters | epochs | batch | "
              "training time (mean) |", "|---|---|---|---|---|---|---|"]
     for tid, t in ref["tasks"].items():

@@ -126,10 +126,10 @@ def test_student_text_in_the_summary_is_printed_as_written_not_as_markup():
                    findings=[Finding("builder", False, "layers[0] is [bold]odd[/]")])
     r = Results(submission={"name": "[LATE] lab.py"}, rubric={}, mode="full", seed=0,
                 started_at="now", tasks=[t],
-                notes=[Finding("device", False, "pip install 'grader[tensorflow-gpu]'")])
+                notes=[Finding("device", False, "pip install 'keras-lab-grader[tensorflow-gpu]'")])
     buf = io.StringIO()
     print_summary(r, Console(file=buf, width=200))
     text = buf.getvalue()
     for s in ("list index [3] out of range [/red]", "layers[0] is [bold]odd[/]",
-              "[LATE] lab.py", "grader[tensorflow-gpu]"):
+              "[LATE] lab.py", "keras-lab-grader[tensorflow-gpu]"):
         assert s in text, s

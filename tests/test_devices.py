@@ -19,7 +19,7 @@ def test_gpus_listed_but_unused_are_one_loud_warning(monkeypatch, synthetic_npz,
                                   str(tmp_path)])
     assert "WARNING: The NVIDIA driver lists 1 GPU(s) but the tensorflow backend sees " \
            "none: training runs on the CPU" in " ".join(r.output.split()), r.output
-    assert "pip install 'grader[tensorflow-gpu]'" in " ".join(r.output.split())
+    assert "pip install 'keras-lab-grader[tensorflow-gpu]'" in " ".join(r.output.split())
     saved = json.loads((tmp_path / "results.json").read_text())
     assert "sees none" in saved["environment"]["gpu_warning"]
     assert [n["check"] for n in saved["notes"]].count("device") == 1

@@ -1,24 +1,52 @@
 """The grader as users install it: a wheel outside the checkout, and the Gradescope bundle
 set up and run as Gradescope would.  Each installs into a fresh virtual environment that
-sees this machine's packages (keras, TensorFlow) but not the checkout."""
+sees the packages of the environment running the tests (keras, TensorFlow) but not the
+checkout."""
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import site
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 
+import pytest
 
 from conftest import REPO, SUBMISSIONS
 
 
 def _venv(path: Path) -> Path:
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(path)],
+    """A new venv that sees this environment's packages but not its editable grader.
+
+    ``--system-site-packages`` would show the base interpreter's packages, not those of the
+    venv the tests run in, so the new venv lists this environment's site-packages in a
+    ``.pth`` file instead: plain paths, whose own ``.pth`` files (the editable install of
+    the checkout) are not processed.  No pip of its own: ``python -m pip`` is this
+    environment's, so that builds use the setuptools the test extra declares."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)],
                    check=True, capture_output=True, timeout=300)
+    inner = Path(sysconfig.get_path("purelib", vars={"base": str(path),
+                                                     "platbase": str(path)}))
+    outer = [p for p in dict.fromkeys(site.getsitepackages()) if Path(p).is_dir()]
+    (inner / "_tests_outer_site.pth").write_text("\n".join(outer) + "\n")
     return path / "bin"
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """The project's wheel, built once, with the build requirements the test extra declares
+    (no build isolation: no download)."""
+    wheels = tmp_path_factory.mktemp("wheels")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                    "--no-build-isolation", "-w", str(wheels), str(REPO)],
+                   check=True, capture_output=True, timeout=600)
+    (built,) = wheels.glob("*.whl")
+    return built
 
 
 def _clean_env(**extra) -> dict:
@@ -38,19 +66,44 @@ def _own_grader(bin_dir: Path, cwd: Path) -> str:
     return out.stdout
 
 
+def test_the_wheel_is_this_project_under_its_own_name(wheel):
+    """`grader` on PyPI is another project: the distribution is keras-lab-grader, and the
+    import package and the command keep the name grader."""
+    from grader import DISTRIBUTION
+
+    assert DISTRIBUTION == "keras-lab-grader"
+    assert wheel.name.startswith("keras_lab_grader-"), wheel.name
+    with zipfile.ZipFile(wheel) as z:
+        meta = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))
+        head = z.read(meta).decode()
+        entry = z.read(meta.replace("METADATA", "entry_points.txt")).decode()
+    assert re.search(r"^Name: keras-lab-grader$", head, re.M), head[:300]
+    assert "grader = grader.cli:main" in entry
+
+
+def test_install_lines_name_this_project():
+    """Every `pip install` line of the README, the docs, the shipped templates and the
+    messages names this distribution, never the other project called grader."""
+    files = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md")),
+             *sorted((REPO / "grader").rglob("*.py")),
+             *sorted((REPO / "grader" / "templates").rglob("*.j2"))]
+    bad = []
+    for f in files:
+        for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1):
+            if re.search(r"""pip install[^\n]*?['"\s]grader(\[|\s|['"]|$)""", line):
+                bad.append(f"{f.relative_to(REPO)}:{n}: {line.strip()}")
+    assert not bad, "\n".join(bad)
+
+
 def test_a_wheel_installed_outside_the_checkout_compares_with_the_reference(
-        synthetic_npz, tmp_path):
-    wheels = tmp_path / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-                    "--no-build-isolation", "-w", str(wheels), str(REPO)],
-                   check=True, capture_output=True, timeout=600)
-    wheel = next(wheels.glob("grader-*.whl"))
+        wheel, synthetic_npz, tmp_path):
     with zipfile.ZipFile(wheel) as z:
         names = set(z.namelist())
     assert {"grader/references/cifar10.json", "grader/rubrics/cifar10.toml",
             "grader/templates/gradescope/run_autograder.j2"} <= names
     bin_dir = _venv(tmp_path / "venv")
-    subprocess.run([str(bin_dir / "pip"), "install", "--quiet", "--no-deps", str(wheel)],
+    subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", "--quiet", "--no-deps",
+                    str(wheel)],
                    check=True, capture_output=True, timeout=600)
     work = tmp_path / "elsewhere"
     work.mkdir()
@@ -94,8 +147,11 @@ def test_gradescope_setup_and_run_in_a_fresh_venv(synthetic_npz, tmp_path):
     archive.parent.mkdir()
     shutil.copy(synthetic_npz, archive)
     root = _bundle(tmp_path, "--data-url", archive.as_uri())
+    # The venv setup.sh makes exists already, seeing this environment's packages (keras,
+    # TensorFlow); setup.sh then installs the bundle's grader into it from source.
+    _venv(root / "venv")
     env = _clean_env(AUTOGRADER_ROOT=str(root), GRADER_SETUP_SKIP_APT="1",
-                     GRADER_SETUP_VENV_ARGS="--system-site-packages", GRADER_SETUP_EXTRAS="",
+                     GRADER_SETUP_VENV_ARGS="--without-pip", GRADER_SETUP_EXTRAS="",
                      GRADER_SETUP_PIP_ARGS="--no-build-isolation")
     env.pop("GRADER_CIFAR10", None)
     setup = subprocess.run(["bash", str(root / "source" / "setup.sh")], env=env,

@@ -1,6 +1,6 @@
 """The package's shape as rules the tests check: student code runs only in the child, the
 parent never loads keras on import, no module reaches into another's private names, no
-import cycles, and the README's module map is the tree."""
+import cycles, and the module map (docs/how-it-works.md) is the tree."""
 import ast
 import re
 import subprocess
@@ -137,14 +137,14 @@ def test_no_import_cycles_between_modules():
         assert cycle is None, " -> ".join(cycle)
 
 
-def test_the_readme_module_map_is_the_tree():
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("## Module map"):]
-    section = section[:section.index("\n## ", 4)]
+def test_the_module_map_is_the_tree():
+    page = (ROOT / "docs" / "how-it-works.md").read_text()
+    section = page[page.index("## Module map"):]
+    section = section[:section.find("\n## ", 4) % (len(section) + 1)]
     named = set(re.findall(r"`((?:child/)?[a-z_]+\.py)`", section))
     tree = {p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py")
             if p.name != "__init__.py"}
-    assert named == tree, {"in the README only": named - tree, "not in the README": tree - named}
+    assert named == tree, {"in the map only": named - tree, "not in the map": tree - named}
 
 
 @pytest.mark.parametrize("command", ["check", "grade"])
@@ -157,3 +157,89 @@ def test_check_and_grade_take_every_grading_option(command):
     params = {p.name for p in main.commands[command].params}
     wanted = {f.name for f in dataclasses.fields(GradeOptions)} - {"gpu", "gpu_shared"}
     assert wanted <= params, wanted - params
+
+
+def _requirement_name(req: str) -> str:
+    return re.sub(r"[-_.]+", "-", re.match(r"\s*([A-Za-z0-9._-]+)", req).group(1)).lower()
+
+
+def _declared_for_tests() -> set[str]:
+    """What the README's install command installs: the dependencies and its extras."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    readme = (ROOT / "README.md").read_text()
+    extras = re.search(r"pip install -e '\.\[([a-z0-9,-]+)\]'", readme)
+    assert extras, "the README's install command (pip install -e '.[...]') is not found"
+    reqs = list(project["dependencies"])
+    for extra in extras.group(1).split(","):
+        reqs += project["optional-dependencies"][extra]
+    return {_requirement_name(r) for r in reqs}
+
+
+def _programs(tree: ast.AST):
+    """The Python programs a test runs in a subprocess: strings assigned to a name such as
+    PROGRAM or code, or given after ``-c``.  Other strings (a student's cells) are data."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and \
+                isinstance(node.value.value, str) and any(
+                    isinstance(t, ast.Name) and t.id.lower() in ("program", "code")
+                    for t in node.targets):
+            yield node.value
+        elif isinstance(node, ast.List):
+            for flag, arg in zip(node.elts, node.elts[1:]):
+                if isinstance(flag, ast.Constant) and flag.value == "-c" and \
+                        isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                    yield arg
+
+
+def _imported_top_names(tree: ast.AST):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                yield a.name.split(".")[0], node.lineno
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            yield node.module.split(".")[0], node.lineno
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "importorskip" \
+                and node.args and isinstance(node.args[0], ast.Constant):
+            yield str(node.args[0].value).split(".")[0], node.lineno
+    for program in _programs(tree):
+        inner = ast.parse(program.value)
+        yield from ((name, program.lineno) for name, _ in _imported_top_names(inner))
+
+
+def test_every_package_a_test_imports_is_declared():
+    """A fresh venv with the README's install runs every test: nothing a test imports may
+    come only from whatever else the machine happens to have."""
+    import importlib.metadata
+
+    provided = importlib.metadata.packages_distributions()
+    local = {p.stem for p in (ROOT / "tests").glob("*.py")} | {"grader"}
+    declared = _declared_for_tests() | {"pytest"}
+    bad = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        if "submissions" in path.parts:
+            continue  # student code: what it imports is the point of those fixtures
+        for name, line in _imported_top_names(ast.parse(path.read_text())):
+            if name in sys.stdlib_module_names or name in local or name == "__future__":
+                continue
+            dists = {_requirement_name(d) for d in provided.get(name, [name])}
+            if not dists & declared:
+                bad.append(f"{path.relative_to(ROOT)}:{line} imports {name} "
+                           f"(from {', '.join(sorted(dists))}), declared by no dependency "
+                           f"or extra that the README's install command installs")
+    assert not bad, "\n".join(bad)
+
+
+def test_the_build_requirements_are_in_the_test_extra():
+    """The tests build the wheel without build isolation (no download), so the test extra
+    carries what pyproject.toml's build-system requires."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    py = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert set(py["build-system"]["requires"]) <= set(
+        py["project"]["optional-dependencies"]["test"])

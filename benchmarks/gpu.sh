@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The GPU measurements of issue #8, as one prepared run for a session that is lent the
-# GPU machine (the `device` tool: 15 minutes of device time a session, 10 a command).
+# The GPU measurements of issue #8, as one prepared run on a lent GPU machine (the
+# `device` tool: 15 minutes of device time in all, 10 a command).
 #
 # That machine has JAX and PyTorch but no TensorFlow, so everything runs on
 # KERAS_BACKEND=jax; keras and the two packages it needs that the machine lacks travel
@@ -13,17 +13,17 @@
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
 #       --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
 #       -d .whl keras==3.15.1 namex optree
-# Then one device call:  run(command="bash benchmarks/gpu_session.sh", carry=[".whl"],
+# Then one device call:  run(command="bash benchmarks/gpu.sh", carry=[".whl"],
 #                            timeout_s=570)
 # Every figure lands in $OUT/gpu.log (and the full grade's results.json in $OUT).
 #
-# GPU_SESSION_SMOKE=1 runs the same steps on 2,000 images with --quick, to check the
-# script on a CPU before spending device time on it. Status: written in a session with no
-# GPU and no spare CPU; only its results summary was run (on a CPU results.json). Run the
+# GPU_SMOKE=1 runs the same steps on 2,000 images with --quick, to check the
+# script on a CPU before spending device time on it. Status: written without a
+# GPU or spare CPU; only its results summary was run (on a CPU results.json). Run the
 # smoke check first.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-OUT=${OUT:-out/gpu-session}
+OUT=${OUT:-out/gpu}
 mkdir -p "$OUT"
 LOG="$OUT/gpu.log"
 exec > >(tee -a "$LOG") 2>&1
@@ -33,10 +33,10 @@ if [ -d .whl ]; then
         --target /tmp/site .whl/*.whl || exit 1
     export PYTHONPATH="/tmp/site:$PWD"
 fi
-SMOKE=${GPU_SESSION_SMOKE:-0}
+SMOKE=${GPU_SMOKE:-0}
 QUICK=""; N_TRAIN=50000; N_TEST=10000
 if [ "$SMOKE" = 1 ]; then QUICK="--quick"; N_TRAIN=2000; N_TEST=500; fi
-DATA=/tmp/gpu-session-synthetic.npz
+DATA=/tmp/gpu-synthetic.npz
 now() { date +%s.%N; }
 since() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f} s')" "$1" "$(now)"; }
 
