@@ -31,13 +31,14 @@ from pathlib import Path
 from . import atomic
 from .data import Dataset, load_dataset
 from .environment import visible_gpus
-from .errors import GraderError, UsageError
+from .errors import GraderError, SubmissionError, UsageError
 from .grading import RESULTS_FILE, check, earlier_run, job_identity, select_tasks
 from .options import GradeOptions, options_from
+from .plain_text import csv_cell
 from .progress import BatchProgress
 from .results import HELD, ErrorKind, Results, load_results
 from .rubric import Rubric, load_rubric
-from .submission import load_submission
+from .submission import inside, load_submission
 
 SUFFIXES = (".py", ".ipynb")
 EXECUTORS = ("local", "ray")
@@ -50,6 +51,9 @@ _PREFERRED = ("lab", "submission", "main", "solution")
 class Entry:
     student: str
     path: Path
+    # The folder the submission must stay inside: a link out of it is refused.
+    folder: Path | None = None
+    refused: str | None = None  # why it is not graded, found while discovering it
 
 
 @dataclass
@@ -109,14 +113,19 @@ def discover(paths) -> tuple[list[Entry], list[str]]:
         if not p.exists():
             raise UsageError(f"Not found: {p}", hint="Give submission files or folders.")
         if p.is_file():
-            entries.append(Entry(_student_from_name(p.name), p.resolve()))
+            entries.append(Entry(_student_from_name(p.name), p.absolute()))
             continue
         files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix in SUFFIXES
                        and not f.name.startswith("."))
         folders = sorted(d for d in p.iterdir() if d.is_dir() and not d.name.startswith("."))
         for f in files:
-            entries.append(Entry(_student_from_name(f.name), f.resolve()))
+            entries.append(Entry(_student_from_name(f.name), f.absolute(), p.absolute()))
         for d in folders:
+            if d.is_symlink() and not inside(d, p):
+                entries.append(Entry(_student_from_name(d.name), d.absolute(), refused=(
+                    f"{d.name} is a symbolic link that leads outside {p}; the grader does "
+                    f"not follow it")))
+                continue
             # Hidden files and folders are skipped below the student's folder only: the
             # path above it (../subs, a checkout under ~/.courses) may hold dot-folders.
             inner = sorted(f for f in d.rglob("*") if f.is_file() and f.suffix in SUFFIXES
@@ -128,7 +137,7 @@ def discover(paths) -> tuple[list[Entry], list[str]]:
                 continue
             if len(inner) > 1:
                 notes.append(f"{d.name}: {len(inner)} candidate files; graded {chosen.name}")
-            entries.append(Entry(_student_from_name(d.name), chosen.resolve()))
+            entries.append(Entry(_student_from_name(d.name), chosen.absolute(), d.absolute()))
     seen: dict[str, int] = {}
     unique = []
     for e in entries:
@@ -137,7 +146,7 @@ def discover(paths) -> tuple[list[Entry], list[str]]:
         if n > 1:
             notes.append(f"{e.student}: more than one submission; the {n}th is graded as "
                          f"{e.student}-{n} ({e.path.name})")
-            e = Entry(f"{e.student}-{n}", e.path)
+            e = Entry(f"{e.student}-{n}", e.path, e.folder, e.refused)
         unique.append(e)
     return unique, notes
 
@@ -188,7 +197,7 @@ def _done(path: Path, job: dict, task_ids: list[str]) -> Results | None:
 def default_jobs(quick: bool = False) -> int:
     """One per GPU.  On a CPU, full grading runs one per four cores (two trainings on two
     cores halve each other), while quick checks, whose time is mostly single-threaded
-    start-up, run one per core up to four (measured: README, "Measured")."""
+    start-up, run one per core up to four (measured: docs/measurements.md)."""
     gpus = visible_gpus()
     if gpus:
         return len(gpus)
@@ -240,7 +249,9 @@ def grade_batch(paths, out, options: GradeOptions | None = None, *, jobs: int | 
     todo = []
     for e in entries:
         try:
-            sha = load_submission(e.path).sha256
+            if e.refused:
+                raise SubmissionError(e.refused)
+            sha = load_submission(e.path, within=e.folder).sha256
         except GraderError as exc:
             rows[e.student] = failed_row(e, "unreadable", exc.message, rubric, options, 0.0)
             continue
@@ -344,7 +355,8 @@ def failed_row(e: Entry, status: str, problem: str, rubric: Rubric, options: Gra
 
 
 def write_grades(path: Path, rows: list[Row], task_ids: list[str]) -> None:
-    """grades.csv: one row per student, the id exactly as discovered.  A quick run's rows
+    """grades.csv: one row per student, the id exactly as discovered (but a cell that a
+    spreadsheet would take for a formula starts with an apostrophe).  A quick run's rows
     have mode "quick", status "checked" or "failed" and empty points: not a grade."""
     f = io.StringIO()
     w = csv.writer(f)
@@ -356,7 +368,8 @@ def write_grades(path: Path, rows: list[Row], task_ids: list[str]) -> None:
         for t in task_ids:
             status, acc = r.tasks.get(t, ("", None))
             cells += [status, "" if acc is None else f"{acc:.4f}"]
-        w.writerow([r.student, r.mode, "" if r.points is None else f"{r.points:g}",
-                    "" if r.max_points is None else f"{r.max_points:g}", r.verdict,
-                    r.problem or "", r.path, r.folder, r.node, r.device] + cells)
+        w.writerow([csv_cell(c) for c in [
+            r.student, r.mode, "" if r.points is None else f"{r.points:g}",
+            "" if r.max_points is None else f"{r.max_points:g}", r.verdict,
+            r.problem or "", r.path, r.folder, r.node, r.device] + cells])
     atomic.write_text(path, f.getvalue())

@@ -23,20 +23,20 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.markup import escape
 
 from . import __version__
 from .errors import GraderError, UsageError
 from .formats import FORMATS
+from .plain_text import for_terminal
 from .options import DEFAULT_STEPS_PER_EXECUTION, MIXED_PRECISION, SANDBOXES, GradeOptions
 
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 def _fail(console: Console, exc: GraderError) -> None:
-    console.print(f"[bold red]error:[/bold red] {escape(exc.message)}", highlight=False)
+    console.print(f"[bold red]error:[/bold red] {for_terminal(exc.message)}", highlight=False)
     if exc.hint:
-        console.print(f"[dim]hint:[/dim] {escape(exc.hint)}", highlight=False)
+        console.print(f"[dim]hint:[/dim] {for_terminal(exc.hint)}", highlight=False)
     sys.exit(exc.exit_code)
 
 
@@ -75,7 +75,7 @@ def _boundary(interrupted: str = "finished work is kept."):
                 out = kwargs.get("out")
                 path = save_traceback(Path(out) if out else None)
                 err.print(f"[bold red]internal error:[/bold red] {type(exc).__name__}: "
-                          f"{escape(str(exc))}. This is a bug in grader; the traceback "
+                          f"{for_terminal(str(exc))}. This is a bug in grader; the traceback "
                           f"is in {path}: please report it with that file.", highlight=False)
                 sys.exit(EXIT_INTERNAL)
         return run
@@ -243,7 +243,8 @@ def grade(submissions, out, jobs, data, rubric, formats, allow_unsandboxed, exec
     if look:
         err.print(f"[yellow]{len(look)} to look at[/yellow] (not the models' fault):")
         for r in look:
-            err.print(f"  {escape(r.student)}: {escape(r.problem)} ({escape(r.path)})",
+            err.print(f"  {for_terminal(r.student)}: {for_terminal(r.problem)} "
+                      f"({for_terminal(r.path)})",
                       highlight=False)
     sys.exit(EXIT_PASSED if all(r.passed for r in rows) else EXIT_FAILED)
 

@@ -71,7 +71,7 @@ def _ray():
         import ray
     except ImportError:
         raise UsageError("--executor ray needs Ray, which is not installed.",
-                         hint="pip install 'grader[ray]' on the driver and on every node "
+                         hint="pip install 'keras-lab-grader[ray]' on the driver and on every node "
                               "(the same versions of grader and Ray everywhere).") from None
     return ray
 
@@ -79,22 +79,10 @@ def _ray():
 def submission_files(path: Path) -> dict[str, bytes]:
     """The submission and the modules beside it that it imports, by relative path: what
     a node needs to grade it, and nothing else of the folder (other students' files)."""
-    from .submission import load_submission, local_imports
+    from .submission import load_submission
 
     sub = load_submission(path)
-    source = sub.notebook.source if sub.notebook is not None else \
-        path.read_text(encoding="utf-8")
-    files = {path.name: path.read_bytes()}
-    for local in local_imports(source, path.parent):
-        if local.is_file():
-            files.setdefault(local.name, local.read_bytes())
-            continue
-        for f in sorted(local.rglob("*")):
-            rel = f.relative_to(path.parent)
-            if f.is_file() and not any(p.startswith(".") or p == "__pycache__"
-                                       for p in rel.parts):
-                files.setdefault(rel.as_posix(), f.read_bytes())
-    return files
+    return {**sub.siblings, path.name: sub.path.read_bytes()}
 
 
 def node_cache() -> Path:

@@ -5,11 +5,13 @@ a log (CI) it prints one plain line per finished epoch and task instead.
 """
 from __future__ import annotations
 
+import math
+
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.markup import escape
 from rich.table import Table
 
+from .plain_text import for_terminal
 from .progress import BatchProgress, GradeProgress
 from .results import CHECKED, ERROR, FAILED, HELD, PASSED, SKIPPED, Results, percent
 
@@ -27,10 +29,11 @@ class RichProgress(GradeProgress):
 
     def start(self, results, tasks) -> None:
         if results.graded:
-            self.console.print(f"[bold]Grading[/bold] {results.submission['name']} "
+            self.console.print(f"[bold]Grading[/bold] {for_terminal(results.submission['name'])} "
                                f"(seed {results.seed}, {len(tasks)} task(s))")
         else:
-            self.console.print(f"[bold]Quick check[/bold] of {results.submission['name']} "
+            self.console.print(f"[bold]Quick check[/bold] of "
+                               f"{for_terminal(results.submission['name'])} "
                                f"({len(tasks)} task(s)): a pre-check, [bold]not a grade[/bold]")
         if self.live:
             self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
@@ -47,28 +50,38 @@ class RichProgress(GradeProgress):
                 status="building" if epochs else "building only")
 
     def event(self, msg: dict) -> None:
-        ev = msg.get("ev")
-        logs = msg.get("logs") or {}
-        acc = logs.get("val_accuracy", logs.get("accuracy"))
-        status = f"epoch {msg.get('epoch')}/{msg.get('epochs')}" + (
-            f"  {'val_acc' if 'val_accuracy' in logs else 'acc'} {acc:.3f}" if acc is not None
-            else "")
-        bar = self.bars.get(msg.get("task"))
+        # Progress comes from the child, where student code runs: numbers are taken only
+        # when they are numbers, and nothing of it is read as markup.
+        def number(key, source=msg):
+            v = source.get(key) if isinstance(source, dict) else None
+            return v if isinstance(v, (int, float)) and not isinstance(v, bool) and \
+                math.isfinite(v) else None
+
+        ev, logs = msg.get("ev"), msg.get("logs")
+        epoch, epochs = number("epoch"), number("epochs")
+        acc = number("val_accuracy", logs)
+        name = "val_acc" if acc is not None else "acc"
+        acc = acc if acc is not None else number("accuracy", logs)
+        if epoch is None:
+            return
+        status = f"epoch {epoch:g}/{epochs if epochs is not None else '?'}" + (
+            f"  {name} {acc:.3f}" if acc is not None else "")
+        bar = self.bars.get(msg.get("task")) if isinstance(msg.get("task"), str) else None
         if self.progress is not None and bar is not None:
-            if ev == "batch" and msg.get("steps"):
-                done = msg["epoch"] - 1 + msg["batch"] / msg["steps"]
-                self.progress.update(bar, completed=done, status=status)
+            batch, steps = number("batch"), number("steps")
+            if ev == "batch" and batch is not None and steps:
+                self.progress.update(bar, completed=epoch - 1 + batch / steps, status=status)
             elif ev == "epoch":
-                self.progress.update(bar, completed=msg["epoch"], status=status)
+                self.progress.update(bar, completed=epoch, status=status)
         elif ev == "epoch":
-            self.console.print(f"  {msg.get('task')}: {status}", highlight=False)
+            self.console.print(f"  {for_terminal(msg.get('task'))}: {status}", highlight=False)
 
     def task_finished(self, result) -> None:
         if self.progress is not None and result.id in self.bars:
             self.progress.remove_task(self.bars.pop(result.id))
         style = STYLE.get(result.status, "")
         self.console.print(f"  [{style}]{result.status:>7}[/{style}] {result.question} "
-                           f"{result.id}: {result.reason}", highlight=False)
+                           f"{result.id}: {for_terminal(result.reason)}", highlight=False)
 
     def finish(self, results) -> None:
         if self.progress is not None:
@@ -78,11 +91,11 @@ class RichProgress(GradeProgress):
 def summary_table(results: Results) -> Table:
     if not results.graded:
         ok = sum(t.status == CHECKED for t in results.tasks)
-        title = (f"{escape(results.submission['name'])}: QUICK CHECK, NOT A GRADE: {ok} of "
+        title = (f"{for_terminal(results.submission['name'])}: QUICK CHECK, NOT A GRADE: {ok} of "
                  f"{len(results.tasks)} task(s) build, pass the structure checks and train "
                  f"(no accuracy, no points)")
     else:
-        title = (f"{escape(results.submission['name'])}: {results.points:g} / "
+        title = (f"{for_terminal(results.submission['name'])}: {results.points:g} / "
                  f"{results.max_points:g} points")
     table = Table(title=title)
     for col, kw in (("Q", {}), ("task", {"no_wrap": True}), ("verdict", {}),
@@ -149,8 +162,9 @@ def output_console(stderr: bool = False) -> Console:
 
 
 def print_summary(results: Results, console: Console) -> None:
-    # Messages quote student code and error text: "[3]" or "[/b]" are not rich markup.
-    esc = escape
+    # Messages quote student code and error text: "[3]" or "[/b]" are not rich markup, and
+    # a terminal escape in them is shown, not obeyed.
+    esc = for_terminal
     console.print(summary_table(results))
     for note in results.notes:
         loud = note.check in ("device", "sandbox")  # the run itself is not what it should be
@@ -228,9 +242,9 @@ class RichBatchProgress(BatchProgress):
             self.running.remove(entry.student)
         if not row.passed:
             self.failed += 1
-        text = (f"{escape(row.student)}: " + (f"{row.points:g}/{row.max_points:g}"
+        text = (f"{for_terminal(row.student)}: " + (f"{row.points:g}/{row.max_points:g}"
                                               if row.graded else f"quick check: {row.verdict}") +
-                (f" ({escape(row.problem)})" if row.problem else "") + f" in {row.seconds:.0f} s")
+                (f" ({for_terminal(row.problem)})" if row.problem else "") + f" in {row.seconds:.0f} s")
         if self.progress is not None:
             self.progress.update(self.bar, advance=1, status=self._status())
             self.progress.console.print("  " + text, highlight=False)

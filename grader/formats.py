@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from . import atomic
+from .plain_text import github_message, github_property, printable, xml_text
 from .results import CHECKED, ERROR, FAILED, PASSED, SKIPPED, Results, percent
 
 QUICK_NOTICE = ("QUICK CHECK ONLY, NOT A GRADE: every builder ran, the structure checks ran and "
@@ -58,11 +59,13 @@ def gradescope(results: Results) -> dict:
 
 
 def junit(all_results: list[tuple[str, Results]]) -> str:
-    """One <testsuite> per submission, one <testcase> per task and comparison."""
+    """One <testsuite> per submission, one <testcase> per task and comparison.  Names and
+    reasons come from students: characters XML cannot hold are shown as escapes."""
     suites = ET.Element("testsuites", name="grader")
     for student, r in all_results:
-        items = [(t.question, t.id, t.status, t.reason, t.timings.get("total_s", 0.0))
-                 for t in r.tasks] + [(c.question, c.id, c.status, c.reason, 0.0)
+        student = xml_text(student)
+        items = [(t.question, t.id, t.status, xml_text(t.reason), t.timings.get("total_s", 0.0))
+                 for t in r.tasks] + [(c.question, c.id, c.status, xml_text(c.reason), 0.0)
                                       for c in r.comparisons]
         suite = ET.SubElement(
             suites, "testsuite", name=student, tests=str(len(items)),
@@ -76,7 +79,7 @@ def junit(all_results: list[tuple[str, Results]]) -> str:
                             ("max_points", "" if r.max_points is None else f"{r.max_points:g}")):
             ET.SubElement(props, "property", name=name, value=value)
         for question, tid, status, reason, secs in items:
-            case = ET.SubElement(suite, "testcase", classname=f"{student}", name=f"{question} {tid}",
+            case = ET.SubElement(suite, "testcase", classname=student, name=f"{question} {tid}",
                                  time=f"{secs:.1f}")
             if status in (FAILED, ERROR):
                 ET.SubElement(case, "failure" if status == FAILED else "error",
@@ -97,10 +100,12 @@ def github(results: Results, echo=print) -> None:
     for t in results.tasks:
         if t.status in (FAILED, ERROR):
             frames = (t.error or {}).get("frames") or []
-            line = f",line={frames[-1]['line']}" if frames and \
+            last = frames[-1].get("line") if frames and isinstance(frames[-1], dict) else None
+            line = f",line={last}" if isinstance(last, int) and \
                 results.submission.get("kind") != "notebook" else ""
-            msg = t.reason.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-            echo(f"::error file={rel}{line},title={t.question} {t.id} {t.status}::{msg}")
+            title = github_property(f"{t.question} {t.id} {t.status}")
+            echo(f"::error file={github_property(rel)}{line},title={title}::"
+                 f"{github_message(t.reason)}")
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         rows = "\n".join(f"| {t.question} | {t.id} | {t.status} | "
@@ -110,7 +115,9 @@ def github(results: Results, echo=print) -> None:
         head = (f"{results.points:g} / {results.max_points:g} points" if results.graded else
                 "quick check only, not a grade")
         with open(summary, "a") as f:
-            f.write(f"### {results.submission['name']}: {head}\n\n"
+            name = printable(results.submission["name"]).replace("|", "\\|") \
+                .replace("<", "&lt;").replace(">", "&gt;")
+            f.write(f"### {name}: {head}\n\n"
                     f"| Q | task | verdict | test accuracy | points |\n|---|---|---|---|---|\n"
                     f"{rows}\n\n")
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import ast
 import difflib
 import hashlib
+import os
 import re
-import shutil
-from dataclasses import dataclass
+import stat
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import SubmissionError
@@ -20,6 +21,8 @@ from .results import Finding
 from .rubric import Rubric, Task
 
 TRAINING_KEYS = ("epochs", "batch_size")
+# What the modules beside a submission may weigh in all: source code, not data.
+MAX_SIBLING_BYTES = 16 * 2**20
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,9 @@ class Submission:
     path: Path
     sha256: str
     notebook: Extracted | None = None
+    # The modules beside the file that its code imports, by path relative to its folder:
+    # read once, here, never through a link that leads out of the folder.
+    siblings: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -48,20 +54,22 @@ class Submission:
         student's it can see in a sandbox): the file, or the notebook's extracted code, and
         the modules beside it that the code imports (``from helpers import ...``), but
         nothing else from the submission's folder, which may hold other students' files."""
-        source = self.notebook.source if self.notebook is not None else \
-            self.path.read_text(encoding="utf-8")
         name = f"{self.path.stem}_ipynb.py" if self.is_notebook else self.path.name
         target = folder / name
-        target.write_text(source, encoding="utf-8")
-        for local in local_imports(source, self.path.parent):
-            dest = folder / local.name
-            if not dest.exists():
-                if local.is_dir():
-                    shutil.copytree(local, dest, ignore=shutil.ignore_patterns(
-                        "__pycache__", ".*"))
-                else:
-                    shutil.copy2(local, dest)
+        target.write_text(self.source, encoding="utf-8")
+        for rel, data in self.siblings.items():
+            dest = folder / rel
+            if dest == target or dest.exists():
+                continue
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(data)
         return target
+
+    @property
+    def source(self) -> str:
+        """The code the child imports: the file, or what the grader took from its cells."""
+        return self.notebook.source if self.notebook is not None else \
+            self.path.read_text(encoding="utf-8")
 
     def where(self, line: int | None) -> str:
         """' (line N)' for a .py file, ' (cell N, In [k], line M)' for a notebook: lines of
@@ -95,8 +103,70 @@ def local_imports(source: str, folder: Path) -> list[Path]:
     return found
 
 
-def load_submission(path: str | Path) -> Submission:
-    path = Path(path).expanduser().resolve()
+def inside(path: Path, folder: Path) -> bool:
+    """Whether ``path``, every link followed, is ``folder`` or lies in it."""
+    real, folder = Path(os.path.realpath(path)), Path(os.path.realpath(folder))
+    return real == folder or folder in real.parents
+
+
+def _read_inside(path: Path, folder: Path) -> bytes:
+    """A file of the submission's ``folder``: refused when it is, or passes through, a link
+    that leads out of the folder (a link to the grader's data would carry the test labels
+    into the sandbox), or when it is not a regular file."""
+    rel = path.relative_to(folder)
+    if not inside(path, folder):
+        raise SubmissionError(f"{rel} is a symbolic link that leads outside the submission's "
+                              f"folder; the grader does not follow it.",
+                              hint="Hand in the file itself, not a link to it.")
+    try:
+        fd = os.open(os.path.realpath(path), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        raise SubmissionError(f"Cannot read {rel}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise SubmissionError(f"{rel} is not a regular file.",
+                                  hint="Hand in Python files only.")
+        return f.read(MAX_SIBLING_BYTES + 1)
+
+
+def sibling_files(source: str, folder: Path) -> dict[str, bytes]:
+    """The modules and packages in ``folder`` that ``source`` imports, by relative path.
+    Links that stay inside the folder are read; links that leave it are refused by name."""
+    folder = Path(os.path.realpath(folder))
+    files: dict[str, bytes] = {}
+    for local in local_imports(source, folder):
+        if local.is_dir():
+            if not inside(local, folder):
+                _read_inside(local, folder)  # raises: names the link
+            for top, dirs, names in os.walk(local):
+                dirs[:] = sorted(d for d in dirs if not d.startswith(".")
+                                 and d != "__pycache__")
+                for d in dirs:
+                    if not inside(Path(top, d), folder):
+                        _read_inside(Path(top, d), folder)
+                for n in sorted(names):
+                    if not n.startswith("."):
+                        f = Path(top, n)
+                        files[f.relative_to(folder).as_posix()] = _read_inside(f, folder)
+        else:
+            files[local.name] = _read_inside(local, folder)
+        if sum(map(len, files.values())) > MAX_SIBLING_BYTES:
+            raise SubmissionError(
+                f"The modules beside the submission that it imports weigh more than "
+                f"{MAX_SIBLING_BYTES // 2**20} MiB ({local.name}).",
+                hint="Hand in source code; data files are not read.")
+    return files
+
+
+def load_submission(path: str | Path, within: str | Path | None = None) -> Submission:
+    """The submission at ``path``.  With ``within`` (a student's folder in a class), a
+    ``path`` that is a link leading out of that folder is refused."""
+    path = Path(path).expanduser().absolute()
+    if within is not None and not inside(path, Path(within)):
+        raise SubmissionError(f"{path.name} is a symbolic link that leads outside the "
+                              f"student's folder; the grader does not follow it.",
+                              hint="Hand in the file itself, not a link to it.")
+    path = path.resolve()
     if not path.exists():
         raise SubmissionError(f"Submission not found: {path}",
                               hint="Give the path of the student's .py file.")
@@ -116,7 +186,10 @@ def load_submission(path: str | Path) -> Submission:
         raise SubmissionError(f"{path.name} is not UTF-8 text: {exc}",
                               hint="Save the file with UTF-8 encoding.") from None
     # A .py file is read as a one-cell notebook: definitions taken, top-level work skipped.
-    return Submission(path, hashlib.sha256(raw).hexdigest(), extract(path))
+    notebook = extract(path)
+    source = notebook.source if notebook is not None else raw.decode("utf-8")
+    return Submission(path, hashlib.sha256(raw).hexdigest(), notebook,
+                      sibling_files(source, path.parent))
 
 
 def expected_signature(task: Task, rubric: Rubric) -> str:
