@@ -31,20 +31,20 @@ from pathlib import Path
 from . import atomic
 from .data import Dataset, load_dataset
 from .environment import visible_gpus
-from .errors import GraderError, SubmissionError, UsageError
-from .grading import RESULTS_FILE, check, earlier_run, job_identity, select_tasks
+from .errors import BackendError, GraderError, SubmissionError, UsageError
+from .grading import (RESULTS_FILE, check, earlier_run, job_identity, kept_tasks,
+                      select_tasks)
 from .options import GradeOptions, options_from
 from .plain_text import csv_cell
 from .progress import BatchProgress
 from .results import HELD, ErrorKind, Results, load_results
 from .rubric import Rubric, load_rubric
-from .submission import inside, load_submission
+from .submission import (NOT_WORK, SUFFIXES, candidates, inside, load_submission,
+                         pick_file)
 
-SUFFIXES = (".py", ".ipynb")
 EXECUTORS = ("local", "ray")
 _CANVAS = re.compile(r"^(?P<name>[A-Za-z0-9-]+?)_(?:LATE_)?\d+_\d+_.+$")
 _MOODLE = re.compile(r"^(?P<name>.+?)_\d+_assignsubmission_\w*$")
-_PREFERRED = ("lab", "submission", "main", "solution")
 
 
 @dataclass(frozen=True)
@@ -95,16 +95,6 @@ def _student_from_name(name: str) -> str:
     return Path(name).stem if Path(name).suffix in SUFFIXES else name
 
 
-def _pick(files: list[Path]) -> Path | None:
-    if not files:
-        return None
-    for stem in _PREFERRED:
-        for f in files:
-            if f.stem.lower() == stem:
-                return f
-    return sorted(files, key=lambda f: (f.suffix != ".ipynb", -f.stat().st_size, f.name))[0]
-
-
 def discover(paths) -> tuple[list[Entry], list[str]]:
     """Submissions under ``paths``, each with a unique student id; and notes for the TA."""
     entries, notes = [], []
@@ -117,7 +107,8 @@ def discover(paths) -> tuple[list[Entry], list[str]]:
             continue
         files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix in SUFFIXES
                        and not f.name.startswith("."))
-        folders = sorted(d for d in p.iterdir() if d.is_dir() and not d.name.startswith("."))
+        folders = sorted(d for d in p.iterdir() if d.is_dir() and not d.name.startswith(".")
+                         and d.name not in NOT_WORK)
         for f in files:
             entries.append(Entry(_student_from_name(f.name), f.absolute(), p.absolute()))
         for d in folders:
@@ -128,25 +119,30 @@ def discover(paths) -> tuple[list[Entry], list[str]]:
                 continue
             # Hidden files and folders are skipped below the student's folder only: the
             # path above it (../subs, a checkout under ~/.courses) may hold dot-folders.
-            inner = sorted(f for f in d.rglob("*") if f.is_file() and f.suffix in SUFFIXES
-                           and not any(part.startswith(".")
-                                       for part in f.relative_to(d).parts))
-            chosen = _pick(inner)
+            inner = candidates(d)
+            chosen = pick_file(inner)
             if chosen is None:
                 notes.append(f"{d.name}: no .py or .ipynb file inside; nothing to grade")
                 continue
             if len(inner) > 1:
                 notes.append(f"{d.name}: {len(inner)} candidate files; graded {chosen.name}")
             entries.append(Entry(_student_from_name(d.name), chosen.absolute(), d.absolute()))
-    seen: dict[str, int] = {}
+    # A second submission under one id is graded as id-2 (id-3, ...), never under an id
+    # that another submission has already (alice.py, alice.ipynb and alice-2.py: three).
+    taken = {e.student for e in entries}
+    seen: set[str] = set()
     unique = []
     for e in entries:
-        n = seen.get(e.student, 0) + 1
-        seen[e.student] = n
-        if n > 1:
-            notes.append(f"{e.student}: more than one submission; the {n}th is graded as "
-                         f"{e.student}-{n} ({e.path.name})")
-            e = Entry(f"{e.student}-{n}", e.path, e.folder, e.refused)
+        if e.student in seen:
+            n = 2
+            while f"{e.student}-{n}" in taken:
+                n += 1
+            new = f"{e.student}-{n}"
+            notes.append(f"{e.student}: more than one submission; {e.path.name} is graded "
+                         f"as {new}")
+            taken.add(new)
+            e = Entry(new, e.path, e.folder, e.refused)
+        seen.add(e.student)
         unique.append(e)
     return unique, notes
 
@@ -189,7 +185,8 @@ def _row(e: Entry, r: Results, cached: bool, seconds: float) -> Row:
 def _done(path: Path, job: dict, task_ids: list[str]) -> Results | None:
     """A finished earlier run of the same job and tasks, else None."""
     r = earlier_run(path, job)
-    if r is not None and r.finished_at and [t.id for t in r.tasks] == task_ids:
+    if r is not None and r.finished_at and [t.id for t in r.tasks] == task_ids and \
+            len(kept_tasks(r)) == len(task_ids):
         return r
     return None
 
@@ -317,7 +314,8 @@ def _run_local(todo: list[Entry], out: Path, options: GradeOptions, jobs: int, *
 
 def grade_one(e: Entry, out: Path, options: GradeOptions, *, rubric: Rubric,
               dataset: Dataset, data_cache: Path | None = None, formats=(),
-              reference: Path | None = None, node: dict | None = None) -> Row:
+              reference: Path | None = None, node: dict | None = None,
+              retried: bool = False) -> Row:
     """One student's submission graded into ``out``/<folder>: its results, report and
     formats, and its row.  Never raises for the submission: a file the grader cannot
     read, or a bug in the grader, is a row that says so.  ``node`` names the machine
@@ -338,6 +336,13 @@ def grade_one(e: Entry, out: Path, options: GradeOptions, *, rubric: Rubric,
         write_formats(r, folder, [f for f in formats if f != "github"], e.student,
                       echo=lambda *_: None)
         return _row(e, r, cached=False, seconds=time.monotonic() - t0)
+    except BackendError as exc:  # the machine, not the student: said so, tried once more
+        if not retried:
+            return grade_one(e, out, options, rubric=rubric, dataset=dataset,
+                             data_cache=data_cache, formats=formats, reference=reference,
+                             node=node, retried=True)
+        return failed_row(e, "crashed", f"the grading environment failed, not the "
+                          f"submission: {exc.message}", rubric, options, time.monotonic() - t0)
     except GraderError as exc:
         return failed_row(e, "unreadable", exc.message, rubric, options,
                            time.monotonic() - t0)

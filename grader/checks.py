@@ -267,10 +267,17 @@ def decide(task: Task, result: TaskResult, quick: bool) -> None:
             result.reason = f"Test accuracy {percent(acc, 2)} is below the threshold of " \
                             f"{percent(task.threshold)}{how}."
     else:
-        result.status = PASSED
         acc = result.test_accuracy
-        result.reason = "Trained and meets every structure check" + (
-            f"; test accuracy {acc:.2%}." if acc is not None else ".")
+        failed_runs = [r for r in result.runs if "test_accuracy" not in r]
+        if failed_runs:  # no threshold, but a model that trains only on some seeds fails
+            result.status = FAILED
+            result.reason = (f"{len(failed_runs)} of {len(result.runs)} seeds did not finish "
+                             f"training, so the model does not train reliably"
+                             f"{_seeds_text(result)}.")
+        else:
+            result.status = PASSED
+            result.reason = "Trained and meets every structure check" + (
+                f"; test accuracy {acc:.2%}." if acc is not None else ".")
     held = [f for f in result.findings if not f.ok and f.severity == REVIEW]
     if result.status == PASSED and held:
         result.status = HELD
@@ -311,14 +318,16 @@ def review_findings(result: TaskResult, rubric: Rubric, n_val: int,
                              f"unchanged on {percent(agree, 1)} of the images checked: the "
                              f"answers do not come from the trained weights.", severity=REVIEW))
     desc = result.description or {}
-    if isinstance(desc.get("params_total"), int) and isinstance(desc.get("params_trainable"),
-                                                                 int):
+    frozen = desc.get("params_label_capacity")
+    if not isinstance(frozen, int) and isinstance(desc.get("params_total"), int) and \
+            isinstance(desc.get("params_trainable"), int):
         frozen = desc["params_total"] - desc["params_trainable"]
-        if frozen >= n_test:
-            found.append(Finding("review_state", False,
-                                 f"The model has {frozen:,} non-trainable weights, enough to "
-                                 f"hold a label for each of the {n_test:,} test images.",
-                                 severity=REVIEW))
+    if isinstance(frozen, int) and frozen >= n_test:
+        found.append(Finding("review_state", False,
+                             f"The model has {frozen:,} non-trainable weights (besides "
+                             f"BatchNormalization's running statistics), enough to hold a "
+                             f"label for each of the {n_test:,} test images.",
+                             severity=REVIEW))
     return found
 
 
@@ -363,6 +372,20 @@ def compare(comp: Comparison, results: dict[str, TaskResult], quick: bool) -> Co
                 problems.append(f"{comp.task} must reach a higher test accuracy than "
                                 f"{comp.baseline} ({percent(a.test_accuracy, 2)} <= "
                                 f"{percent(b.test_accuracy, 2)})")
+    # A verdict on two results stands only on results that stand themselves: a held task's
+    # accuracy is not trusted until a TA looks, and a failed or errored one earns nothing.
+    held = [t for t in (comp.task, comp.baseline) if results[t].status == HELD]
+    unearned = [t for t in (comp.task, comp.baseline)
+                if results[t].status not in (PASSED, CHECKED, HELD)]
+    if not quick and not missing and not problems and (held or unearned):
+        out.status = HELD if held and not unearned else FAILED
+        why = ([f"{t} is held for review (its accuracy is not trusted until a TA looks)"
+                for t in held] +
+               [f"{t} did not pass ({results[t].status})" for t in unearned])
+        text = "; ".join(facts)
+        out.reason = (text[:1].upper() + text[1:] + ", but " if text else "") + \
+            "; ".join(why) + f": {comp.question} earns no point from it."
+        return out
     if missing or problems:
         out.status = ERROR if missing else FAILED
         out.reason = "; ".join(missing + problems) + "."

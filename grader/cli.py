@@ -157,7 +157,7 @@ def grading_options(fn):
 @grading_options
 @_boundary("results of finished tasks are in --out, if given.")
 def check(submission, data, rubric, out, resume, formats, lanes, options) -> None:
-    """Grade one SUBMISSION (.py or .ipynb) and print a verdict per task."""
+    """Grade one SUBMISSION (.py, .ipynb, or a student's folder) and print a verdict per task."""
     from .console import RichProgress, output_console, print_summary
     from .grading import check as run_check
 

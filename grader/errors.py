@@ -35,6 +35,11 @@ class DataError(GraderError):
     """The dataset cannot be found or read, or it is not what the rubric expects."""
 
 
+class BackendError(GraderError):
+    """The grading environment failed: keras or its backend would not start in a child.
+    The grader's problem, never the student's; a class batch tries it once more."""
+
+
 class SubmissionError(GraderError):
     """The submission file cannot be read at all (missing, not Python, not UTF-8).
 

@@ -95,7 +95,23 @@ def job_identity(options: GradeOptions, rubric: Rubric, submission_sha: str,
     graded): recorded in results.json as ``job`` and compared by ``--resume`` and by a
     class batch, which keep what an earlier run of the same job finished."""
     return {"submission_sha256": submission_sha, "rubric_sha256": rubric.sha256,
-            "data_fingerprint": fingerprint, **options.identity(rubric)}
+            "data_fingerprint": fingerprint, "grader_version": __version__,
+            **options.identity(rubric)}
+
+
+# Ends of a task that say nothing about the submission for sure (a grader bug, a crash, a
+# time limit: often the machine): a later run of the same job grades them once more.
+TRANSIENT = (ErrorKind.GRADER, ErrorKind.CRASH, ErrorKind.TIMEOUT)
+
+
+def kept_tasks(earlier: Results | None) -> dict[str, TaskResult]:
+    """The tasks of an earlier run of the same job that still stand: all but those that
+    ended transiently and were not already graded again once."""
+    if earlier is None:
+        return {}
+    retried = set(earlier.environment.get("retried_tasks") or [])
+    return {t.id: t for t in earlier.tasks
+            if t.error_kind not in TRANSIENT or t.id in retried}
 
 
 def earlier_run(path: Path | None, job: dict) -> Results | None:
@@ -108,6 +124,17 @@ def earlier_run(path: Path | None, job: dict) -> Results | None:
     except ResultsError:
         return None
     return old if old.job == job else None
+
+
+def _finished(path: Path | None, selected: list[Task]) -> bool:
+    """Whether ``path`` holds a finished run of exactly these tasks (of any job)."""
+    if path is None or not path.is_file():
+        return False
+    try:
+        old = load_results(path)
+    except ResultsError:
+        return False
+    return bool(old.finished_at) and [t.id for t in old.tasks] == [t.id for t in selected]
 
 
 def check(submission: str | Path, options: GradeOptions | None = None, *,
@@ -153,10 +180,13 @@ def check(submission: str | Path, options: GradeOptions | None = None, *,
     seed = rubric.seed if options.seed is None else options.seed
     progress = progress or GradeProgress()
     out_path = Path(out) / RESULTS_FILE if out is not None else None
+    # A finished run of these tasks is on disk: if it is of the same job (known once the
+    # data are loaded), it is returned as it is, and no child is started for it.
+    maybe_done = resume and _finished(out_path, selected)
     with tempfile.TemporaryDirectory(prefix="grader-") as tmp:
         tmp = Path(tmp)
         sessions: list[Session] = []
-        if dataset is None and data_cache is None:
+        if dataset is None and data_cache is None and not maybe_done:
             # The children import keras (seconds) while this process loads the data: their
             # bundle folder exists now and is filled before a child reads it.
             bundle = tmp / "data"
@@ -175,7 +205,18 @@ def check(submission: str | Path, options: GradeOptions | None = None, *,
                                  if quick else ()))
             results = _new_results(sub, rubric, options, dataset, split, limits, seed)
             earlier = earlier_run(out_path, results.job) if resume else None
-            done = {t.id: t for t in earlier.tasks} if earlier is not None else {}
+            done = kept_tasks(earlier)
+            if earlier is not None and earlier.finished_at and \
+                    set(done) == {t.id for t in selected} == {t.id for t in earlier.tasks}:
+                progress.start(earlier, selected)
+                for t in earlier.tasks:
+                    progress.task_finished(t)
+                progress.finish(earlier)
+                return earlier  # its notes, environment and comparisons as they were
+            if earlier is not None:
+                results.environment["retried_tasks"] = sorted(
+                    {t.id for t in earlier.tasks if t.id not in done} |
+                    set(earlier.environment.get("retried_tasks") or []))
 
             def save():
                 if out_path is not None:
@@ -326,12 +367,12 @@ def run_lanes(loops: list["TaskLoop"], selected: list[Task],
         t.start()
     try:
         lane(loops[0])
+        for t in threads:  # Ctrl-C while this lane waits for the others stops them too
+            t.join()
     except BaseException:  # Ctrl-C: stop now, not after the other lanes' current tasks
         with shared.lock:
             shared.stopped = True
         raise
-    for t in threads:
-        t.join()
     if raised:
         raise raised[0]
 

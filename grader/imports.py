@@ -34,6 +34,24 @@ KERAS2_PATHS = {
     "keras.layers.experimental.preprocessing": "keras.layers",
     "tensorflow.keras.layers.experimental.preprocessing": "keras.layers",
 }
+# Keras 2 keyword arguments that Keras 3 refuses ("Argument(s) not recognized: {'lr': ...}"),
+# and their Keras 3 names.
+KERAS2_ARGUMENTS = {
+    "lr": "learning_rate=",
+    "decay": "a learning-rate schedule (learning_rate=keras.optimizers.schedules."
+             "InverseTimeDecay(...) or ExponentialDecay(...))",
+    "nb_epoch": "epochs=",
+    "nb_filter": "filters=",
+    "output_dim": "units=",
+    "init": "kernel_initializer=",
+    "W_regularizer": "kernel_regularizer=",
+    "b_regularizer": "bias_regularizer=",
+    "border_mode": "padding=",
+    "subsample": "strides=",
+    "dim_ordering": "data_format=",
+}
+_UNRECOGNISED = re.compile(r"(?:Argument\(s\) not recognized|Unrecognized keyword arguments?"
+                           r"|unexpected keyword argument)[^{']*(\{[^}]*\}|'[^']+')")
 _PATHS = re.compile(r"\s*\((?:/|[A-Za-z]:\\)[^)]*\)|(?:/[\w.+-]+){2,}")
 
 
@@ -105,4 +123,24 @@ def submission_notes(sub: Submission, rubric: Rubric, imported: dict) -> list[Fi
         if item["function"] in needed:
             notes.append(Finding("notebook", False, unresolved_message(item, sub.notebook),
                                  severity="warning"))
+    skipped = sub.notebook.training_skipped
+    if skipped and imported.get("training") is None:
+        notes.append(Finding(
+            "training", False,
+            f"`{skipped['code']}` ({sub.notebook.place(skipped['cell'], skipped['line'])}) "
+            f"was not used: TRAINING must be written with literals (numbers, strings, "
+            f"dicts, dict(...)), since the grader does not run the code around it. Every "
+            f"task trains with the rubric's epochs and batch size.", severity="warning"))
     return notes
+
+
+def keras2_argument_hint(message: object) -> str:
+    """' Keras 3 names it learning_rate= (Keras 2 called it lr).' for an error that refuses
+    a Keras 2 keyword argument; '' otherwise."""
+    m = _UNRECOGNISED.search(str(message))
+    if not m:
+        return ""
+    names = re.findall(r"'(\w+)'", m.group(1))
+    hints = [f"{KERAS2_ARGUMENTS[n]} instead of {n}=" for n in names if n in KERAS2_ARGUMENTS]
+    return (" This is a Keras 2 argument; Keras 3 takes " + "; ".join(hints) + ".") \
+        if hints else ""

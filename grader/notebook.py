@@ -40,8 +40,16 @@ _DATA_CALLS = {"fit", "evaluate", "predict", "load_data", "train_test_split", "s
 _SAFE_ROOTS = {"keras", "layers", "tf", "np", "numpy", "math", "regularizers", "initializers",
                "optimizers", "losses", "activations", "models"}
 _MODEL_MAKERS = {"Model", "Sequential"}
+# Built-in constructors of plain containers: TRAINING = dict(fc=dict(epochs=10)) is a constant.
+_CONTAINERS = {"dict", "list", "tuple", "set", "frozenset"}
 # A line IPython runs but Python cannot parse: "!cmd", "%magic", "files = !ls".
 _SHELL = re.compile(r"^(\s*)(?:[!%]|[A-Za-z_][\w.]*\s*=\s*[!%])")
+# IPython's automagic: these run as magics (``pip install keras``) or shell aliases without
+# a ``%`` or ``!`` when automagic is on, as it is in Colab and Jupyter.
+_AUTOMAGIC = re.compile(r"^\s*(?:pip|conda|mamba|micromamba|cd|ls|ll|pwd|env|cat|cp|mv|rm|"
+                        r"rmdir|mkdir|matplotlib|load_ext|reload_ext|time|timeit|run|who|"
+                        r"whos|history|pylab|set_env|config|capture|writefile|sx|system)"
+                        r"(?:\s|$)")
 # Names in the generated module that are the grader's, not the student's.
 FAILED_IMPORTS = "__grader_failed_imports__"
 COMPILES = "__grader_compiles__"
@@ -58,13 +66,15 @@ class Extracted:
     skipped_names: dict[str, int] = field(default_factory=dict)  # name -> cell that sets it
     top_level_models: list[dict] = field(default_factory=list)  # {"cell", "layers", "text"}
     unresolved: list[dict] = field(default_factory=list)  # {"function", "name", "cell", ...}
+    # A top-level TRAINING assignment the grader could not keep without running code.
+    training_skipped: dict | None = None  # {"cell", "line", "code"}
     execution_counts: dict[int, int] = field(default_factory=dict)  # cell -> In [n]
     imports: list[dict] = field(default_factory=list)  # {"names", "module", "cell", "line"}
     needs: dict[str, list[str]] = field(default_factory=dict)  # function -> names it needs
     compiles: dict[str, dict] = field(default_factory=dict)  # builder -> {"cell", "line", ...}
 
     def position(self, line: int | None) -> tuple[int, int] | None:
-        if line is None or not 1 <= line <= len(self.line_map):
+        if not isinstance(line, int) or not 1 <= line <= len(self.line_map):
             return None
         cell, in_cell = self.line_map[line - 1]
         return (cell, in_cell) if cell else None
@@ -101,24 +111,72 @@ class Extracted:
                              for k, v in self.compiles.items()}}
 
 
+def _logical_starts(lines: list[str]) -> list[bool]:
+    """For each physical line, whether a new logical line starts there: not inside
+    brackets, a string or a backslash continuation.  A scanner of its own rather than
+    ``tokenize``, which stops at the first IPython line that is not Python."""
+    starts, depth, quote, continued = [], 0, "", False
+    for line in lines:
+        starts.append(depth == 0 and not quote and not continued)
+        i, n = 0, len(line)
+        while i < n:
+            c = line[i]
+            if quote:
+                if c == "\\":
+                    i += 2
+                    continue
+                if line.startswith(quote, i):
+                    i += len(quote)
+                    quote = ""
+                    continue
+            elif c == "#":
+                break
+            elif c in "\"'":
+                quote = line[i:i + 3] if line.startswith(c * 3, i) else c
+                i += len(quote)
+                continue
+            elif c in "([{":
+                depth += 1
+            elif c in ")]}":
+                depth = max(depth - 1, 0)
+            i += 1
+        if quote in ("'", '"'):
+            quote = "" if not line.rstrip().endswith("\\") else quote  # an unclosed string
+        continued = line.rstrip().endswith("\\") and not line.lstrip().startswith("#")
+    return starts
+
+
+def _is_python(line: str) -> bool:
+    try:
+        ast.parse(line.strip())
+    except SyntaxError:
+        return False
+    return True
+
+
 def clean_ipython(src: str) -> tuple[str, bool]:
     """IPython-only lines to ``pass`` (line for line, continuations included, indentation
     kept so that a shell line inside a block stays valid); True when the whole cell is a
-    cell magic (``%%bash``...)."""
+    cell magic (``%%bash``...).  Only a line that starts a logical line can be IPython
+    syntax: ``x = (a\n     % b)`` is Python.  An automagic command (``pip install x``
+    without ``%``) is IPython syntax only where the line is not Python."""
     if src.lstrip().startswith("%%"):
         return "", True
-    out, lines, i = [], src.splitlines(), 0
+    lines = src.splitlines()
+    starts = _logical_starts(lines)
+    out, i = [], 0
     while i < len(lines):
         line = lines[i]
-        m = _SHELL.match(line)
-        if m:
-            out.append(m.group(1) + "pass")
+        indent = re.match(r"^(\s*)", line).group(1)
+        shell = starts[i] and (
+            _SHELL.match(line) or re.match(r"^\s*get_ipython\(\)", line) or
+            (_AUTOMAGIC.match(line) and not _is_python(line)))
+        if shell:
+            out.append(indent + "pass")
             while line.rstrip().endswith("\\") and i + 1 < len(lines):
                 i += 1
                 line = lines[i]
                 out.append("")
-        elif re.match(r"^\s*get_ipython\(\)", line):
-            out.append(re.match(r"^(\s*)", line).group(1) + "pass")
         else:
             out.append(line)
         i += 1
@@ -152,7 +210,8 @@ def _is_constant(value, defined: set[str]) -> bool:
                 getattr(sub.func, "id", "")
             if name in _DATA_CALLS or name in _MODEL_MAKERS:
                 return False
-            if _root(sub.func) not in _SAFE_ROOTS:
+            if _root(sub.func) not in _SAFE_ROOTS and not (
+                    isinstance(sub.func, ast.Name) and sub.func.id in _CONTAINERS):
                 return False
         elif isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load):
             if sub.id not in defined and sub.id not in _SAFE_ROOTS and \
@@ -209,6 +268,7 @@ class _Module:
     def __init__(self):
         self.lines: list[str] = list(_PRELUDE)
         self.line_map: list[tuple[int, int]] = [(0, 0)] * len(_PRELUDE)
+        self.hoisted = 0
 
     def add(self, text_lines: list[str], cell: int, first_line: int, indent: str = "") -> None:
         for k, text in enumerate(text_lines):
@@ -218,6 +278,14 @@ class _Module:
     def ours(self, text: str, cell: int = 0, line: int = 0) -> None:
         self.lines.append(text)
         self.line_map.append((cell, line))
+
+    def hoist(self, text_lines: list[str], cell: int, first_line: int) -> None:
+        """A ``from __future__`` import: Python accepts it only at the top of the module,
+        before the grader's own lines."""
+        at = self.hoisted
+        self.lines[at:at] = text_lines
+        self.line_map[at:at] = [(cell, first_line + k) for k in range(len(text_lines))]
+        self.hoisted += len(text_lines)
 
 
 def _read_cells(path: Path) -> tuple[list[tuple[int, str, int | None, str]], str]:
@@ -278,6 +346,11 @@ def extract(path: Path) -> Extracted:
             if isinstance(stmt, ast.Pass) or (isinstance(stmt, ast.Expr) and
                                               isinstance(stmt.value, ast.Constant)):
                 continue  # a bare string, or IPython syntax made a pass: nothing to run
+            if isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__":
+                out.hoist(chunk, n, start)
+                kept_nodes.append(stmt)
+                kept_any = True
+                continue
             if isinstance(stmt, (ast.Import, ast.ImportFrom)):
                 names = _import_names(stmt)
                 star = star or any(a.name == "*" for a in stmt.names)
@@ -304,6 +377,9 @@ def extract(path: Path) -> Extracted:
                 if not keep:
                     for name in _targets(stmt):
                         ex.skipped_names.setdefault(name, n)
+                        if name == "TRAINING":
+                            ex.training_skipped = {"cell": n, "line": stmt.lineno,
+                                                   "code": ast.unparse(stmt)[:200]}
             elif isinstance(stmt, (ast.Try, ast.If)) and _is_definition_block(stmt, defined):
                 keep = not (isinstance(stmt, ast.If) and "__name__" in ast.unparse(stmt.test))
             if keep:

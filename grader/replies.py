@@ -10,6 +10,7 @@ import numpy as np
 
 from . import checks
 from .images import most_confident_mistakes
+from .imports import keras2_argument_hint
 from .results import ERROR, ErrorKind, Finding, Status, TaskResult
 from .rubric import Rubric, Task
 from .sandbox import Ended
@@ -27,28 +28,32 @@ def import_failure(imported, sub: Submission, limit: float) -> tuple[str, dict |
                     f"on import: move it into a function or under "
                     f"`if __name__ == \"__main__\":`."), None
         return f"Importing {name} stopped the process: {imported.message}.", None
-    err = imported["error"]
-    return (f"{name} could not be imported: {err['type']}: {err['message']}"
-            f"{error_location(err, sub)}"), err
+    err, where = located_error(imported["error"], sub)
+    return (f"{name} could not be imported: {err.get('type')}: {err.get('message')}"
+            f"{where}" + keras2_argument_hint(err.get("message"))), err
 
 _STAGES = {"build": "building the model", "describe": "inspecting the model",
            "compile": "compiling the model", "train": "training", "predict": "predicting"}
 
 
-def error_location(err: dict, sub: Submission) -> str:
-    """' (cell 3, In [13], line 5)' or ' (line 5)' for the error's last frame; the frames
-    are rewritten to the student's own cells and lines (not those of the extracted module)."""
-    frames = err.get("frames") or []
+def located_error(err: dict, sub: Submission) -> tuple[dict, str]:
+    """The error with its frames rewritten to the student's own cells and lines (not those
+    of the extracted module), and ' (cell 3, In [13], line 5)' or ' (line 5)' for its last
+    frame.  ``err`` itself is left as it is: an import failure is reported once per task
+    from the same message, and mapping it twice would move its line."""
+    frames = [dict(fr) for fr in err.get("frames") or [] if isinstance(fr, dict)]
+    located = {**err, "frames": frames}
     if not frames:
-        return ""
-    where = sub.where(frames[-1].get("line"))
+        return located, ""
+    line = frames[-1].get("line")
+    where = sub.where(line if isinstance(line, int) else None)
     if sub.notebook is not None:
         for fr in frames:
             pos = sub.notebook.position(fr.get("line"))
-            if pos is not None and not fr.get("mapped"):
+            if pos is not None:
                 fr["cell"] = pos[0] if sub.is_notebook else None
-                fr["line"], fr["mapped"] = pos[1], True
-    return where
+                fr["line"] = pos[1]
+    return located, where
 
 
 def name_error_hint(err: dict, sub: Submission) -> str:
@@ -120,12 +125,12 @@ def apply_reply(result: TaskResult, reply: dict, *, task: Task, rubric: Rubric,
         result.params_total = desc.get("params_total")
         result.params_trainable = desc.get("params_trainable")
     if not reply.get("ok"):
-        err = reply.get("error") or {}
-        at = error_location(err, sub)
+        err, at = located_error(reply.get("error") or {}, sub)
         result.error, result.error_kind = err, ErrorKind.EXCEPTION
         result.reason = (f"{task.function}: {err.get('type')} while "
                          f"{_STAGES.get(reply.get('stage'), reply.get('stage'))}{at}: "
-                         f"{err.get('message')}" + name_error_hint(err, sub))
+                         f"{err.get('message')}" + name_error_hint(err, sub) +
+                         keras2_argument_hint(err.get("message")))
         result.status = ERROR
         return
     result.history = reply.get("history") or {}

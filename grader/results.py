@@ -227,7 +227,11 @@ def load_results(path: Path) -> Results:
                            hint="Run `grader check SUBMISSION --out DIR` first.") from None
     except (ValueError, OSError) as exc:
         raise ResultsError(f"Cannot read results file {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ResultsError(f"{path} is not a grader results file. Expected a JSON object. "
+                           f"Received: a JSON {type(data).__name__}",
+                           hint="Give the results.json that grader check --out wrote.")
     try:
         return Results.from_dict(data)
-    except TypeError as exc:
+    except (TypeError, KeyError, AttributeError, ValueError) as exc:
         raise ResultsError(f"{path} is not a grader results file: {exc}") from None

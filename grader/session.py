@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .errors import GraderError
+from .errors import BackendError, GraderError
 from .rubric import Rubric, Task
 from .sandbox import Child, Ended, SandboxLimits, student_output
 from .submission import Submission
@@ -76,7 +76,7 @@ class Session:
         hello = self.child.wait_for("hello", self.rubric.limits.import_timeout_s)
         if isinstance(hello, Ended):
             tail = self.child.output.text().strip().splitlines()[-5:]
-            raise GraderError("Could not start keras in a child process: " + hello.message
+            raise BackendError("Could not start keras in a child process: " + hello.message
                               + (": " + " / ".join(tail) if tail else ""),
                               hint="Check that keras and a backend (TensorFlow, JAX or PyTorch) "
                                    "import in this Python: python -c 'import keras'.")

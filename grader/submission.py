@@ -158,10 +158,48 @@ def sibling_files(source: str, folder: Path) -> dict[str, bytes]:
     return files
 
 
+SUFFIXES = (".py", ".ipynb")
+# Which file of a folder is the submission, when it holds several: these names first.
+PREFERRED = ("lab", "submission", "main", "solution")
+# Folders of copies, not of the student's work: macOS' zip metadata, caches.
+NOT_WORK = ("__MACOSX", "__pycache__")
+
+
+def candidates(folder: Path) -> list[Path]:
+    """The .py and .ipynb files under ``folder`` that can be the submission: none in a
+    hidden folder (``.ipynb_checkpoints``) or in a folder of copies (``__MACOSX``), no
+    hidden file, and no folder entered through a link."""
+    found = []
+    for top, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in NOT_WORK)
+        found += [Path(top, n) for n in sorted(names)
+                  if Path(n).suffix in SUFFIXES and not n.startswith(".")
+                  and os.path.isfile(os.path.join(top, n))]
+    return sorted(found)
+
+
+def pick_file(files: list[Path]) -> Path | None:
+    """The submission among ``files``: lab, submission, main or solution first; else a
+    notebook before a script, the larger first."""
+    if not files:
+        return None
+    for stem in PREFERRED:
+        for f in files:
+            if f.stem.lower() == stem:
+                return f
+    return sorted(files, key=lambda f: (f.suffix != ".ipynb", -f.stat().st_size, f.name))[0]
+
+
 def load_submission(path: str | Path, within: str | Path | None = None) -> Submission:
     """The submission at ``path``.  With ``within`` (a student's folder in a class), a
     ``path`` that is a link leading out of that folder is refused."""
     path = Path(path).expanduser().absolute()
+    if path.is_dir():  # a student's folder: the file grader grade would take from it
+        chosen = pick_file(candidates(path))
+        if chosen is None:
+            raise SubmissionError(f"{path} holds no .py or .ipynb file to grade.",
+                                  hint="Give the path of the student's .py or .ipynb file.")
+        path, within = chosen, within or path
     if within is not None and not inside(path, Path(within)):
         raise SubmissionError(f"{path.name} is a symbolic link that leads outside the "
                               f"student's folder; the grader does not follow it.",
@@ -170,9 +208,6 @@ def load_submission(path: str | Path, within: str | Path | None = None) -> Submi
     if not path.exists():
         raise SubmissionError(f"Submission not found: {path}",
                               hint="Give the path of the student's .py file.")
-    if path.is_dir():
-        raise SubmissionError(f"{path} is a folder. Expected a .py file.",
-                              hint="Give the path of one submission file.")
     if path.suffix not in (".py", ".ipynb"):
         raise SubmissionError(f"Expected a Python file (.py) or a notebook (.ipynb). "
                               f"Received: {path.name}",

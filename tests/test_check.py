@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -448,20 +450,25 @@ def test_a_grader_bug_in_one_task_costs_that_task_not_the_submission(
 
 
 def test_an_interrupted_two_lane_run_keeps_only_finished_tasks(synthetic_npz, submission,
-                                                                tmp_path):
-    """Ctrl-C in one lane stops the run at once; the other lane's task (here a builder that
-    never returns), cut short when its child is killed, is not written as an error that
-    --resume would keep."""
+                                                                tmp_path, fast_rubric):
+    """Ctrl-C (SIGINT, delivered to the main thread whichever lane is there: waiting on
+    its child, or waiting for the other lane) stops the run at once; the other lane's task
+    (a builder that never returns), cut short when its child is killed, is not written as
+    an error that --resume would keep."""
+    import signal
     import threading
 
     class Interrupt(grader.progress.GradeProgress):
         def task_finished(self, result):
-            if threading.current_thread() is threading.main_thread():
-                raise KeyboardInterrupt
+            if result.id == "cnn":
+                os.kill(os.getpid(), signal.SIGINT)
 
-    with pytest.raises(KeyboardInterrupt):  # this lane: cnn; the other: fc, which hangs
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):  # one lane: cnn; the other: fc, which hangs
         grader.check(submission("hangs_in_builder.py"), data=synthetic_npz, tasks="cnn,fc",
-                     quick=True, lanes=2, out=tmp_path, progress=Interrupt())
+                     quick=True, lanes=2, out=tmp_path, progress=Interrupt(),
+                     rubric=fast_rubric(task_timeout_s=120))
+    assert time.monotonic() - started < 100  # stopped, not timed out
     for t in threading.enumerate():  # the other lane, ending as its child is killed
         if t is not threading.main_thread() and t.daemon and t.name.startswith("Thread"):
             t.join(timeout=60)

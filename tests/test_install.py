@@ -177,7 +177,7 @@ def test_gradescope_grader_failure_is_not_blamed_on_anyone(tmp_path):
     kept for the staff in a hidden test; nobody is said to have been told."""
     root = _bundle(tmp_path, "--data-url", "https://example.invalid/cifar-10-python.tar.gz")
     shutil.copy(SUBMISSIONS / "good.py", root / "submission" / "lab.py")
-    env = _clean_env(AUTOGRADER_ROOT=str(root), GRADER_BIN=shutil.which("grader") or "grader",
+    env = _clean_env(AUTOGRADER_ROOT=str(root), GRADER_BIN=str(Path(sys.executable).parent / "grader"),
                      GRADER_CIFAR10=str(tmp_path / "missing.npz"))
     run = subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env,
                          capture_output=True, text=True, timeout=300)

@@ -28,7 +28,8 @@ def rubric():
 
 def _task(rubric, tid, **kw) -> TaskResult:
     t = rubric.task(tid)
-    return TaskResult(t.id, t.question, t.title, t.function, status="pending", reason="",
+    kw.setdefault("status", "pending")
+    return TaskResult(t.id, t.question, t.title, t.function, reason="",
                       max_points=t.points, threshold=t.threshold, **kw)
 
 
@@ -106,8 +107,8 @@ def test_q5_in_a_quick_run_compares_parameters_only_and_gives_no_points(rubric):
 
 def test_q5_full_run(rubric):
     comp = rubric.comparisons[0]
-    tasks = {"cnn": _task(rubric, "cnn", params_total=100, test_accuracy=0.6),
-             "fc": _task(rubric, "fc", params_total=1000, test_accuracy=0.5)}
+    tasks = {"cnn": _task(rubric, "cnn", params_total=100, test_accuracy=0.6, status=PASSED),
+             "fc": _task(rubric, "fc", params_total=1000, test_accuracy=0.5, status=PASSED)}
     out = checks.compare(comp, tasks, quick=False)
     assert out.status == PASSED and out.points == comp.points
     tasks["cnn"].test_accuracy = 0.5
@@ -337,3 +338,29 @@ def test_a_model_that_cannot_be_cloned_is_still_reinitialised():
     out = reinitialise(model)
     assert out["weights"] == "fresh", out
     assert not np.any(dense.kernel.numpy() == 7.0)
+
+
+def test_a_failed_seed_fails_a_task_without_a_threshold_too(rubric):
+    """Q6 and Q8 have no threshold: with --seeds 3 and one crashed seed they used to pass."""
+    runs = [{"seed": 0, "test_accuracy": 0.6}, {"seed": 1, "error": "crashed: killed by SIGSEGV"},
+            {"seed": 2, "test_accuracy": 0.61}]
+    r = _task(rubric, "cnn_batchnorm", test_accuracy=(0.6 + 0.61) / 3, runs=runs)
+    checks.decide(rubric.task("cnn_batchnorm"), r, quick=False)
+    assert r.status == FAILED and r.points == 0
+    assert "1 of 3 seeds did not finish" in r.reason
+    assert "seed 1 failed: crashed: killed by SIGSEGV" in r.reason
+
+
+def test_q5_earns_nothing_from_a_held_or_failed_task(rubric):
+    from grader.results import HELD
+
+    comp = rubric.comparisons[0]
+    tasks = {"cnn": _task(rubric, "cnn", params_total=100, test_accuracy=0.7, status=HELD),
+             "fc": _task(rubric, "fc", params_total=1000, test_accuracy=0.5, status=PASSED)}
+    out = checks.compare(comp, tasks, quick=False)
+    assert out.status == HELD and out.points == 0 and "cnn is held for review" in out.reason
+    tasks["cnn"].status, tasks["fc"].status = PASSED, ERROR
+    out = checks.compare(comp, tasks, quick=False)
+    assert out.status == FAILED and out.points == 0 and "fc did not pass (error)" in out.reason
+    tasks["fc"].status = PASSED
+    assert checks.compare(comp, tasks, quick=False).points == comp.points

@@ -158,6 +158,25 @@ def describe_optimizer(opt) -> dict | None:
     return info
 
 
+# The running statistics keras' own normalisation layers keep: not trained, but updated
+# from each batch and reset with the model, so they cannot hold a label per test image.
+_RUNNING_STATISTICS = {"BatchNormalization": ("moving_mean", "moving_variance")}
+
+
+def label_capacity(model) -> int:
+    """How many non-trainable numbers could carry data the training did not put there:
+    every non-trainable weight but keras' own running statistics (an honest VGG-style
+    model keeps thousands of BatchNormalization statistics)."""
+    statistics = 0
+    for layer in flat_layers(model):
+        names = _RUNNING_STATISTICS.get(type(layer).__name__)
+        if names and type(layer).__module__.startswith("keras."):
+            statistics += sum(int(math.prod(w.shape)) for w in layer.non_trainable_weights
+                              if w.name.split("/")[-1] in names)
+    frozen = sum(int(math.prod(w.shape)) for w in model.non_trainable_weights)
+    return max(frozen - statistics, 0)
+
+
 def describe_model(model) -> dict:
     layers = []
     for i, layer in enumerate(flat_layers(model)):
@@ -180,6 +199,7 @@ def describe_model(model) -> dict:
         "output_shape": _shape(model.outputs[0].shape) if getattr(model, "outputs", None) else None,
         "params_total": int(model.count_params()),
         "params_trainable": int(trainable),
+        "params_label_capacity": label_capacity(model),
         "output_activation": _activation_of(out_layer) if out_layer is not None else None,
         "output_layer": type(out_layer).__name__ if out_layer is not None else None,
         "layers": layers,
