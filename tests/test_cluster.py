@@ -50,18 +50,27 @@ def data(tmp_path_factory) -> str:
     return str(path)
 
 
-def scenario(name: str, tmp_path: Path, data: str) -> dict:
+@pytest.fixture(scope="module")
+def scenarios(tmp_path_factory, data) -> dict:
+    """Every scenario, run once on one cluster (cluster_scenarios.py); each test checks
+    its own scenario's facts."""
+    work = tmp_path_factory.mktemp("cluster")
     run = subprocess.run(["unshare", "-n", sys.executable, str(HERE / "cluster_scenarios.py"),
-                          name, str(tmp_path), data], capture_output=True, text=True,
-                         timeout=900)
+                          str(work), data], capture_output=True, text=True, timeout=1500)
     assert run.returncode == 0, run.stderr[-4000:]
     facts = json.loads(run.stdout.strip().splitlines()[-1])
-    assert facts["only_loopback"], "the scenario must run with only the loopback interface"
+    assert facts["only_loopback"], "the cluster tests must run with only the loopback"
     return facts
 
 
-def test_a_class_graded_on_the_cluster_gets_the_results_of_a_local_run(tmp_path, data):
-    f = scenario("same_as_local", tmp_path, data)
+def scenario(scenarios: dict, name: str) -> dict:
+    f = scenarios[name]
+    assert "error" not in f, f.get("error")
+    return f
+
+
+def test_a_class_graded_on_the_cluster_gets_the_results_of_a_local_run(scenarios):
+    f = scenario(scenarios, "same_as_local")
     assert f["ray_rc"] == 0 and f["local_rc"] == 0, f["stderr"]
     assert len(f["ray"]) == 3 and f["ray"] == f["local"]
     assert all(v["status"] == "passed" for v in f["ray"].values())
@@ -70,8 +79,8 @@ def test_a_class_graded_on_the_cluster_gets_the_results_of_a_local_run(tmp_path,
     assert all(r["device"].startswith("cpu: ") for r in f["ray_rows"])
 
 
-def test_a_node_killed_while_grading_loses_no_submission(tmp_path, data):
-    f = scenario("node_dies", tmp_path, data)
+def test_a_node_killed_while_grading_loses_no_submission(scenarios):
+    f = scenario(scenarios, "node_dies")
     assert f["killed"], "the second node never started grading"
     assert f["rc"] == 0, f["stderr"]
     assert len(f["rows"]) == 4 and len(f["results"]) == 4
@@ -82,8 +91,8 @@ def test_a_node_killed_while_grading_loses_no_submission(tmp_path, data):
     assert len({r["node"] for r in f["rows"]}) == 1, f["rows"]
 
 
-def test_a_killed_driver_is_resumed_and_only_the_rest_is_graded(tmp_path, data):
-    f = scenario("driver_dies", tmp_path, data)
+def test_a_killed_driver_is_resumed_and_only_the_rest_is_graded(scenarios):
+    f = scenario(scenarios, "driver_dies")
     assert f["first"], "no result arrived before the driver was killed"
     assert f["unchanged"], "a result finished before the kill was graded again"
     assert f["rc"] == 0, f["stderr"]
@@ -92,8 +101,8 @@ def test_a_killed_driver_is_resumed_and_only_the_rest_is_graded(tmp_path, data):
     assert len(f["graded"]) == f["n_students"] == len(f["rows"])
 
 
-def test_a_submission_cannot_reach_the_cluster_that_grades_it(tmp_path, data):
-    f = scenario("hostile", tmp_path, data)
+def test_a_submission_cannot_reach_the_cluster_that_grades_it(scenarios):
+    f = scenario(scenarios, "hostile")
     tail = next(t for name, t in f["tails"].items() if name.startswith("mallory"))
     assert "ENV-RAY: none" in tail, tail
     assert "SOCKET-FAILED" in tail and "SOCKET-CONNECTED" not in tail, tail
