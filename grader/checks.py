@@ -49,7 +49,18 @@ def structure_findings(task: Task, rubric: Rubric, desc: dict, compile_info: dic
     else:
         found.append(Finding("output_shape", True, f"Output shape {_fmt_shape(expected_out)}."))
     found.append(_output_activation(desc, compile_info))
-    classes = [layer["class_name"] for layer in desc.get("layers", [])]
+    # A layer is what keras class it is: a student's ``class Dense(Conv2D)`` is a Conv2D.
+    classes = [layer.get("keras_class") or layer["class_name"]
+               for layer in desc.get("layers", [])]
+    disguised = [f"{layer['class_name']} (a subclass of {layer['keras_class']})"
+                 for layer in desc.get("layers", []) if layer.get("custom")
+                 and layer.get("named_like_keras")]
+    if disguised:
+        found.append(Finding("custom_layer", False,
+                             f"Custom layer class(es) named like keras' own layers: "
+                             f"{', '.join(disguised)}. The structure checks read each as the "
+                             f"keras class it derives from, and a TA should read its code.",
+                             severity=REVIEW))
     for name in task.require_layers:
         if name in classes:
             found.append(Finding("require_layers", True, f"Has {classes.count(name)} {name} "

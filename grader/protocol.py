@@ -9,9 +9,17 @@ mistaken for a message.  Large arrays (the test-set predictions) travel as
 from __future__ import annotations
 
 import json
+import math
 import os
 
 MAX_LINE = 4 * 1024 * 1024  # a description of a very deep model is large, never this large
+# Bounds on what a message may claim: far beyond any model of this lab, far below what
+# would overflow a float or exhaust memory in the grader's process.
+MAX_PARAMS = 10**12
+MAX_LAYERS = 100_000
+MAX_EPOCHS = 100_000
+MAX_SECONDS = 10**7
+MAX_TEXT = 200_000
 
 
 def encode(msg: dict) -> bytes:
@@ -45,7 +53,7 @@ class LineReader:
             line, self.buf = self.buf.split(b"\n", 1)
             try:
                 msg = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: a line of 100,000 "["
                 continue  # not ours: the child's own protocol code never writes this
             if isinstance(msg, dict):
                 out.append(msg)
@@ -60,7 +68,15 @@ class LineReader:
 # a malformed one ends the child's turn as a graded failure, never a crash.
 
 def _num(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _count(v, top: int) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= top
+
+
+def _text(v) -> bool:
+    return isinstance(v, str) and len(v) <= MAX_TEXT
 
 
 def _shape(v) -> bool:
@@ -71,16 +87,18 @@ def description_problem(d) -> str | None:
     if not isinstance(d, dict):
         return "the model description is not an object"
     layers = d.get("layers")
-    if not isinstance(layers, list) or not all(
+    if not isinstance(layers, list) or len(layers) > MAX_LAYERS or not all(
             isinstance(l, dict) and isinstance(l.get("class_name"), str)
             and isinstance(l.get("config", {}), dict) and isinstance(l.get("index"), int)
             for l in layers):
         return "the layer list is malformed"
     if not (_shape(d.get("input_shape")) and _shape(d.get("output_shape"))):
         return "a shape is malformed"
-    if not (isinstance(d.get("params_total"), int) and isinstance(d.get("params_trainable"), int)
-            and d["params_total"] >= 0):
-        return "the parameter counts are malformed"
+    total = d.get("params_total")
+    if not (_count(total, MAX_PARAMS) and _count(d.get("params_trainable"), total)
+            and (d.get("params_label_capacity") is None
+                 or _count(d["params_label_capacity"], total))):
+        return "the parameter counts are malformed (at most 10**12, trainable within the total)"
     if d.get("output_activation") is not None and not isinstance(d["output_activation"], str):
         return "the output activation is malformed"
     if not isinstance(d.get("compile", {}), dict):
@@ -89,11 +107,21 @@ def description_problem(d) -> str | None:
 
 
 def _history_problem(h) -> str | None:
-    if not isinstance(h, dict) or not all(
-            isinstance(k, str) and isinstance(v, list) and all(x is None or _num(x) for x in v)
-            for k, v in h.items()):
+    if not isinstance(h, dict) or len(h) > 100 or not all(
+            isinstance(k, str) and isinstance(v, list) and len(v) <= MAX_EPOCHS
+            and all(x is None or _num(x) for x in v) for k, v in h.items()):
         return "the training history is malformed"
     return None
+
+
+def _error_problem(err) -> bool:
+    """A student's error: type and message as text, frames with a line number each."""
+    frames = err.get("frames", []) if isinstance(err, dict) else None
+    return not (isinstance(err, dict) and _text(err.get("type", "")) and _text(err.get("message"))
+                and isinstance(frames, list) and len(frames) <= 100
+                and all(isinstance(f, dict) and (f.get("line") is None
+                                                 or _count(f["line"], 10**7))
+                        for f in frames))
 
 
 def message_problem(msg: dict, workdir: str, task: str | None = None) -> str | None:
@@ -107,15 +135,18 @@ def message_problem(msg: dict, workdir: str, task: str | None = None) -> str | N
         if not isinstance(msg.get("ok"), bool) or not isinstance(msg.get("stage"), str):
             return "the result has no ok/stage"
         if not isinstance(msg.get("timings", {}), dict) or not all(
-                _num(v) for v in msg.get("timings", {}).values()):
+                _num(v) and 0 <= v <= MAX_SECONDS for v in msg.get("timings", {}).values()):
             return "the timings are malformed"
         if "description" in msg and (p := description_problem(msg["description"])):
             return p
         if "history" in msg and (p := _history_problem(msg["history"])):
             return p
-        if msg.get("nan") is not None and not isinstance(msg["nan"], dict):
+        nan = msg.get("nan")
+        if nan is not None and not (isinstance(nan, dict) and _count(nan.get("epoch"), MAX_EPOCHS)
+                                    and (nan.get("batch") is None
+                                         or _count(nan["batch"], 10**9))):
             return "the NaN report is malformed"
-        if msg.get("epochs_run") is not None and not isinstance(msg["epochs_run"], int):
+        if msg.get("epochs_run") is not None and not _count(msg["epochs_run"], MAX_EPOCHS):
             return "the epoch count is malformed"
         nbc = msg.get("notebook_compile")
         if nbc is not None and not (isinstance(nbc, dict) and isinstance(nbc.get("applied"),
@@ -137,9 +168,7 @@ def message_problem(msg: dict, workdir: str, task: str | None = None) -> str | N
                         not os.path.isfile(real):
                     return "the predictions file is not in the submission's working folder"
         err = msg.get("error")
-        if err is not None and not (isinstance(err, dict) and isinstance(err.get("type"), str)
-                                    and isinstance(err.get("message"), str)
-                                    and isinstance(err.get("frames", []), list)):
+        if err is not None and _error_problem(err):
             return "the error report is malformed"
         if not isinstance(msg.get("compile", {}) or {}, dict):
             return "the compile settings are malformed"
@@ -154,18 +183,18 @@ def message_problem(msg: dict, workdir: str, task: str | None = None) -> str | N
                     isinstance(f, dict) and isinstance(f.get("index"), int)
                     and isinstance(f.get("error"), str) for f in failed):
                 return "the list of failed imports is malformed"
-        elif not isinstance(msg.get("error"), dict) or not isinstance(
-                msg["error"].get("message"), str) or not isinstance(
-                msg["error"].get("frames", []), list):
+        elif _error_problem(msg.get("error")):
             return "the import error is malformed"
         return None
     if ev in ("batch", "epoch"):
         logs = msg.get("logs")
-        if not isinstance(logs, dict) or not all(_num(v) for v in logs.values()) or \
-                not isinstance(msg.get("epoch"), int) or not isinstance(msg.get("epochs"), int):
+        if not isinstance(logs, dict) or len(logs) > 100 or \
+                not all(_num(v) for v in logs.values()) or \
+                not _count(msg.get("epoch"), MAX_EPOCHS) or \
+                not _count(msg.get("epochs"), MAX_EPOCHS):
             return "a progress message is malformed"
-        if ev == "batch" and not (isinstance(msg.get("batch"), int) and
-                                  isinstance(msg.get("steps"), int) and msg["steps"] > 0):
+        if ev == "batch" and not (_count(msg.get("batch"), 10**9) and
+                                  _count(msg.get("steps"), 10**9) and msg["steps"] > 0):
             return "a progress message is malformed"
         return None
     if ev == "hello":

@@ -211,6 +211,7 @@ class Child:
         os.close(evt_w)
         self._reader = protocol.LineReader(self._evt_r)
         self._pending: collections.deque[dict] = collections.deque()
+        self.reset_progress(0)
         self.output = _Tail()
         self._drain = threading.Thread(target=self._pump, daemon=True)
         self._drain.start()
@@ -252,7 +253,8 @@ class Child:
                         return Ended("protocol", f"sent malformed results ({problem}); "
                                                  f"nothing it reported was used")
                     return msg
-                if on_event is not None and not problem and msg.get("ev") in ("batch", "epoch"):
+                if on_event is not None and not problem and \
+                        msg.get("ev") in ("batch", "epoch") and self._progress_due(msg):
                     on_event(msg)
             if self._reader.eof:
                 code = self.proc.wait()
@@ -268,6 +270,25 @@ class Child:
             ready, _, _ = select.select([self._evt_r], [], [], min(left, 0.5))
             if ready:
                 self._pending.extend(self._reader.feed())
+
+    def reset_progress(self, epochs: int) -> None:
+        """A new training of ``epochs`` epochs starts: its progress is shown afresh."""
+        self._epochs, self._last_epoch, self._last_batch_at = epochs, 0, 0.0
+
+    def _progress_due(self, msg: dict) -> bool:
+        """Progress is shown, never trusted, and never floods the terminal: one update per
+        new epoch within the budget asked for, and a bar update at most ten times a
+        second, however many messages the child sends."""
+        if msg["ev"] == "epoch":
+            if not self._last_epoch < msg["epoch"] <= self._epochs:
+                return False
+            self._last_epoch = msg["epoch"]
+            return True
+        now = time.monotonic()
+        if now - self._last_batch_at < 0.1 or msg["epoch"] > self._epochs:
+            return False
+        self._last_batch_at = now
+        return True
 
     def kill(self) -> None:
         if self.proc.poll() is None:

@@ -111,6 +111,7 @@ class Session:
         ``timeout``.  Returns the ``described`` message (None if the child answered without
         one) and the result, or why the child's turn ended."""
         t_end = time.monotonic() + timeout
+        self.child.reset_progress(int(request.get("epochs") or 0))
         self.child.send(request)
         reply = self.child.wait_for(("described", "result"), timeout, on_event=on_event,
                                     task=request["task"])

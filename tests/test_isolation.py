@@ -152,3 +152,65 @@ def test_whole_submission_time_limit(run):
     r = run("hangs_in_builder.py", tasks="fc,cnn", task_timeout_s=6, submission_timeout_s=5)
     assert "what was left of the submission's time limit of 5 s" in r.task("fc").reason
     assert "Not graded: the submission's time limit of 5 s was used up" in r.task("cnn").reason
+
+
+@pytest.mark.parametrize("name, why", [
+    ("sends_huge_param_count.py", "the parameter counts are malformed"),
+    ("sends_nan_without_epoch.py", "the NaN report is malformed"),
+    ("sends_huge_predictions_header.py", "expected predictions of shape"),
+])
+def test_a_message_the_grader_cannot_take_is_the_students_failure(run, name, why):
+    """Never "a bug in the grader", never an exception out of check, never a point."""
+    r = run(name, task_timeout_s=30)
+    fc = r.task("fc")
+    assert fc.points == 0 and fc.status in (ERROR, FAILED), fc.reason
+    assert fc.error_kind != "grader", fc.reason
+    assert why in fc.reason + " ".join(f.message for f in fc.findings), fc.reason
+
+
+def test_garbage_and_a_flood_on_the_pipe_change_nothing(run):
+    events = []
+
+    class Count(grader.progress.GradeProgress):
+        def event(self, msg):
+            events.append(msg)
+
+    fc = run("floods_the_pipe.py", progress=Count()).task("fc")
+    assert fc.error_kind is None and fc.epochs_run == 2 and fc.test_accuracy is not None
+    # what reaches the display: each epoch once, within the budget, and a few bar updates
+    epochs = [e["epoch"] for e in events if e["ev"] == "epoch"]
+    assert epochs == sorted(set(epochs)) and max(epochs) <= 2, epochs
+    assert len(events) < 200, len(events)
+
+
+def test_a_layer_named_like_another_is_checked_as_what_it_is(run):
+    fc = run("disguised_layer.py").task("fc")
+    assert fc.status == FAILED and fc.points == 0
+    assert "may not use Conv2D" in fc.reason
+    named = [f for f in fc.findings if f.check == "custom_layer"]
+    assert named and "Dense (a subclass of Conv2D)" in named[0].message
+
+
+def test_a_predictions_file_swapped_for_a_fifo_or_a_link_is_refused_at_once(tmp_path):
+    """The grader opens the file once, never blocking and never through a link: a FIFO put
+    in its place between the check and the read once hung the grader for ever."""
+    import numpy as np
+
+    from grader.replies import load_scores
+
+    good = tmp_path / "p.npy"
+    np.save(good, np.ones((4, 10), "float32"))
+    assert load_scores(str(good), 4, 10).shape == (4, 10)
+    os.mkfifo(tmp_path / "fifo.npy")
+    with pytest.raises(ValueError, match="not a regular file"):
+        load_scores(str(tmp_path / "fifo.npy"), 4, 10)
+    (tmp_path / "link.npy").symlink_to(good)
+    with pytest.raises(OSError):
+        load_scores(str(tmp_path / "link.npy"), 4, 10)
+    np.save(tmp_path / "long.npy", np.ones((5, 10), "float32"))
+    with pytest.raises(ValueError, match="expected predictions of shape"):
+        load_scores(str(tmp_path / "long.npy"), 4, 10)
+    short = tmp_path / "short.npy"
+    short.write_bytes(good.read_bytes()[:-8])
+    with pytest.raises(ValueError, match="bytes of data"):
+        load_scores(str(short), 4, 10)

@@ -177,6 +177,21 @@ def label_capacity(model) -> int:
     return max(frozen - statistics, 0)
 
 
+def keras_class(layer) -> tuple[str, bool, bool]:
+    """The keras built-in class a layer is, or derives from (``Conv2D`` for a student's
+    ``class Dense(Conv2D)``); whether its own class is someone else's code; and whether
+    that class takes the name of one of keras' layers."""
+    import keras
+
+    own = type(layer)
+    custom = not own.__module__.startswith("keras.")
+    named_like_keras = custom and isinstance(getattr(keras.layers, own.__name__, None), type)
+    for cls in own.__mro__:
+        if cls.__module__.startswith("keras.") and not cls.__name__.startswith("_"):
+            return cls.__name__, custom, named_like_keras
+    return own.__name__, custom, named_like_keras
+
+
 def describe_model(model) -> dict:
     layers = []
     for i, layer in enumerate(flat_layers(model)):
@@ -188,7 +203,10 @@ def describe_model(model) -> dict:
             params = int(layer.count_params())
         except Exception:
             params = 0
-        layers.append({"index": i, "class_name": type(layer).__name__, "name": layer.name,
+        builtin, custom, named_like_keras = keras_class(layer)
+        layers.append({"index": i, "class_name": type(layer).__name__, "keras_class": builtin,
+                       "custom": custom, "named_like_keras": named_like_keras,
+                       "name": layer.name,
                        "config": jsonable(config), "output_shape": _layer_output_shape(layer),
                        "params": params, "activation": _activation_of(layer)})
     out_layer = output_layer(model)

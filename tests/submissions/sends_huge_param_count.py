@@ -1,0 +1,15 @@
+"""Answers for the grader with a model description whose parameter count is 10**400 (an
+OverflowError in the reference comparison once ended the run with exit 3)."""
+import json
+import os
+import sys
+import time
+
+
+def build_fc_model(input_shape=(32, 32, 3), num_classes=10):
+    desc = {"class_name": "Sequential", "input_shape": [None, 32, 32, 3],
+            "output_shape": [None, 10], "params_total": 10**400, "params_trainable": 0,
+            "output_activation": "softmax", "layers": [], "compile": {}}
+    os.write(int(sys.argv[2]), (json.dumps({"ev": "described", "task": "fc",
+                                            "description": desc}) + "\n").encode())
+    time.sleep(60)
