@@ -80,14 +80,18 @@ def _existing(paths) -> list[str]:
 
 
 def python_paths() -> list[str]:
-    """Where the child's Python finds its standard library and packages: the prefixes and
-    site-packages, the folders .pth files add, and the caller's PYTHONPATH.  Not the
-    parent's sys.path, whose first entry may be the user's working folder."""
-    paths = [sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(sys.executable),
-             os.path.realpath(sys.executable)]
-    paths += [v for k, v in sysconfig.get_paths().items() if k != "scripts"]
-    sites = list(site.getsitepackages()) + [site.getusersitepackages()]
+    """Where the child's Python finds its standard library and packages: the interpreter's
+    prefixes and site-packages (the user's too, where Python reads it), and the folders
+    its .pth files add inside them.  Not the
+    parent's sys.path (its first entry may be the user's working folder), not PYTHONPATH,
+    and not a folder a .pth file adds elsewhere: whatever lies there (a bait file planted
+    on PYTHONPATH reached a result once) would be readable in every sandbox."""
+    prefixes = [sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(sys.executable),
+                os.path.realpath(sys.executable)]
+    paths = prefixes + [v for k, v in sysconfig.get_paths().items() if k != "scripts"]
+    sites = list(site.getsitepackages()) +         ([site.getusersitepackages()] if site.ENABLE_USER_SITE else [])
     paths += sites
+    roots = [os.path.realpath(p) for p in prefixes[:3] + sites]
     for folder in sites:
         for pth in glob.glob(os.path.join(folder, "*.pth")):
             try:
@@ -96,8 +100,9 @@ def python_paths() -> list[str]:
                 continue
             paths += [line.strip() for line in lines
                       if line.strip() and not line.startswith(("#", "import"))
-                      and os.path.isdir(line.strip())]
-    paths += [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+                      and os.path.isdir(line.strip())
+                      and any(os.path.realpath(line.strip()).startswith(r + os.sep)
+                              for r in roots)]
     return _existing(paths)
 
 
@@ -112,7 +117,9 @@ def allow_list(workdir: Path, bundle: Path | None, gpus: bool) -> AllowList:
                             "/dev/zero", "/dev/full"]
                            + ([str(bundle)] if bundle is not None else [])
                            + (list(GPU_DIRS) if gpus else []))
-    allow.read_write = _existing([str(workdir), "/dev/null", "/dev/shm"])
+    # Not the host's /dev/shm: other processes' shared memory lives there (bubblewrap
+    # gives the child a private /dev of its own).
+    allow.read_write = _existing([str(workdir), "/dev/null"])
     if gpus:
         allow.devices = _existing(p for pattern in GPU_DEVICES for p in glob.glob(pattern))
     return allow
@@ -163,10 +170,14 @@ def detect(preferred: str = "auto") -> Confinement:
     return Confinement("none", "; ".join(notes), abi)
 
 
-def bwrap_argv(allow: AllowList, workdir: Path, block_network: bool) -> list[str]:
-    """bubblewrap's command line for the allow-list: a filesystem that holds nothing else."""
+def bwrap_argv(allow: AllowList, workdir: Path, block_network: bool,
+               tmp_mb: int = 2048) -> list[str]:
+    """bubblewrap's command line for the allow-list: a filesystem that holds nothing else,
+    with a private /tmp and /dev/shm of at most ``tmp_mb`` MiB each."""
+    size = str(tmp_mb * 2**20)
     argv = [bwrap_path() or "bwrap", "--unshare-all", "--die-with-parent", "--cap-drop", "ALL",
-            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+            "--proc", "/proc", "--dev", "/dev", "--size", size, "--tmpfs", "/tmp",
+            "--size", size, "--tmpfs", "/dev/shm"]
     if not block_network:
         argv.append("--share-net")
     bound: list[str] = []

@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import confine
+from . import cgroups, confine
 from .data import ENV_VAR, keras_cache_dir
 from .environment import unused_gpus
 from .sandbox import Child, Ended, SandboxLimits
@@ -94,5 +94,6 @@ def diagnose(data: str | Path | None = None, sandbox: str = "auto",
             out.items.append(Item("devices", False, unused))
         else:
             out.items.append(Item("devices", True, f"{device['kind']}: {device['name']}"))
+    out.items.append(Item("limits", True, cgroups.enforced()))
     out.items.append(_data_source(data))
     return out

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, checks
+from . import __version__, cgroups, checks
 from .data import Dataset, Split, load_dataset, make_split
 from .environment import unused_gpus
 from .estimate import full_grade_estimate
@@ -273,7 +273,8 @@ def _new_results(sub, rubric: Rubric, options: GradeOptions, dataset: Dataset, s
                      "limits": {"memory_mb": limits.memory_mb, "max_file_mb": limits.max_file_mb,
                                 "task_timeout_s": options.task_timeout_s,
                                 "submission_timeout_s": options.submission_timeout_s
-                                or rubric.limits.submission_timeout_s}},
+                                or rubric.limits.submission_timeout_s,
+                                "enforced_by": cgroups.enforced()}},
         grader_version=__version__,
         job=job_identity(options, rubric, sub.sha256, dataset.fingerprint),
         options=options.to_dict())

@@ -2,6 +2,12 @@
 system calls.  Runs in the child, before any student code and before keras starts its
 threads (a Landlock domain binds the calling thread and what it starts from then on).
 
+Landlock covers files, TCP and signals; two doors stay open beside it, and the child shuts
+them itself: every capability (a child of root keeps them all, and CAP_SYS_RESOURCE
+would lift its own file-size limit), and ``connect()`` to a pathname UNIX socket (a
+database's, D-Bus, Docker's), which Landlock does not cover: a seccomp filter refuses to
+create AF_UNIX sockets (``socketpair`` stays allowed).
+
 Works inside containers that forbid user namespaces (Docker's default profile,
 Gradescope), where bubblewrap cannot run.  No binding package is maintained for it on
 PyPI, and the interface is three system calls and two structs, so it is called directly.
@@ -103,4 +109,58 @@ def restrict(read: list[str], read_write: list[str], execute: list[str],
             raise OSError(ctypes.get_errno(), "landlock_restrict_self failed")
     finally:
         os.close(fd)
-    return {"abi": abi, "tcp_blocked": bool(net), "signals_scoped": bool(scoped)}
+    return {"abi": abi, "tcp_blocked": bool(net), "signals_scoped": bool(scoped),
+            "capabilities_dropped": drop_capabilities(libc),
+            "unix_sockets_refused": refuse_unix_sockets(libc)}
+
+
+_PR_CAPBSET_DROP, _PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL = 24, 47, 4
+_CAPABILITY_VERSION_3 = 0x20080522
+
+
+def drop_capabilities(libc=None) -> bool:
+    """Empty this process's capability sets and its bounding set, so that neither it nor a
+    program it runs (even as root) holds any.  True when the effective and bounding sets
+    read back empty."""
+    libc = libc or _libc()
+    try:
+        last = int(open("/proc/sys/kernel/cap_last_cap").read())
+    except (OSError, ValueError):
+        last = 63
+    for cap in range(last + 1):
+        libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0)  # EPERM without CAP_SETPCAP: none to drop
+    libc.prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    header = ctypes.create_string_buffer(struct.pack("=Ii", _CAPABILITY_VERSION_3, 0), 8)
+    data = ctypes.create_string_buffer(bytes(24), 24)  # effective, permitted, inheritable x2
+    libc.capset(header, data)
+    status = open("/proc/self/status").read()
+    return all(f"{key}:\t0000000000000000" in status for key in ("CapEff", "CapBnd"))
+
+
+# The seccomp filter: classic BPF over struct seccomp_data {int nr; u32 arch; u64 ip;
+# u64 args[6]}.  socket(AF_UNIX, ...) fails with EACCES; everything else is allowed.
+_AUDIT_ARCH = {"x86_64": (0xC000003E, 41), "aarch64": (0xC00000B7, 198)}  # arch, socket()
+_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
+_RET_ALLOW, _RET_EACCES = 0x7FFF0000, 0x00050000 | 13
+_LD_ABS, _JEQ, _RET = 0x20, 0x15, 0x06
+
+
+def refuse_unix_sockets(libc=None) -> bool:
+    """Refuse to create AF_UNIX sockets from now on, for this process and its children
+    (``no_new_privs`` must be set).  False where the architecture is not known here."""
+    libc = libc or _libc()
+    arch = _AUDIT_ARCH.get(os.uname().machine)
+    if arch is None:
+        return False
+    audit_arch, socket_nr = arch
+    program = [(_LD_ABS, 0, 0, 4), (_JEQ, 0, 5, audit_arch),      # another ABI: allow
+               (_LD_ABS, 0, 0, 0), (_JEQ, 0, 3, socket_nr),       # not socket(): allow
+               (_LD_ABS, 0, 0, 16), (_JEQ, 0, 1, 1),              # domain AF_UNIX?
+               (_RET, 0, 0, _RET_EACCES), (_RET, 0, 0, _RET_ALLOW)]
+    filters = ctypes.create_string_buffer(
+        b"".join(struct.pack("=HBBI", *ins) for ins in program), 8 * len(program))
+    prog = struct.pack("=HxxxxxxQ", len(program), ctypes.addressof(filters))
+    buf = ctypes.create_string_buffer(prog, len(prog))
+    if libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, buf, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_SECCOMP) failed")
+    return True

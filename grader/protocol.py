@@ -68,7 +68,8 @@ class LineReader:
 # a malformed one ends the child's turn as a graded failure, never a crash.
 
 def _num(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    """A number; NaN and infinity included (a loss that diverged is a result)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _count(v, top: int) -> bool:
@@ -135,7 +136,8 @@ def message_problem(msg: dict, workdir: str, task: str | None = None) -> str | N
         if not isinstance(msg.get("ok"), bool) or not isinstance(msg.get("stage"), str):
             return "the result has no ok/stage"
         if not isinstance(msg.get("timings", {}), dict) or not all(
-                _num(v) and 0 <= v <= MAX_SECONDS for v in msg.get("timings", {}).values()):
+                _num(v) and math.isfinite(v) and 0 <= v <= MAX_SECONDS
+                for v in msg.get("timings", {}).values()):
             return "the timings are malformed"
         if "description" in msg and (p := description_problem(msg["description"])):
             return p

@@ -36,7 +36,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import confine, protocol
+from . import cgroups, confine, protocol
 
 OUTPUT_TAIL_BYTES = 64 * 1024
 MARKER = "GRADER_SANDBOX_ID"
@@ -78,11 +78,10 @@ def child_env(workdir: Path, marker: str, gpu: str | None = None,
     if gpu_shared:
         env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
         env.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
-    # The grader first; then the caller's own PYTHONPATH, where keras may live (cluster
-    # module systems, packages installed with pip --target).
-    path = [str(Path(__file__).resolve().parent.parent)] + \
-        [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    env.update(PYTHONPATH=os.pathsep.join(path), PYTHONUNBUFFERED="1",
+    # The grader's package only: the caller's PYTHONPATH is not passed on, and its folders
+    # are not in the sandbox (confine.python_paths); keras comes from the interpreter's
+    # own site-packages.
+    env.update(PYTHONPATH=str(Path(__file__).resolve().parent.parent), PYTHONUNBUFFERED="1",
                PYTHONDONTWRITEBYTECODE="1", HOME=str(workdir), TMPDIR=str(workdir),
                KERAS_HOME=str(workdir / ".keras"), MPLCONFIGDIR=str(workdir / ".mpl"),
                TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
@@ -189,7 +188,8 @@ def launch_argv(workdir: Path, limits: SandboxLimits, bundle: Path | None,
     argv = [sys.executable, "-m", "grader.child.worker", str(cmd_fd), str(evt_fd),
             json.dumps(setup)]
     if kind == "bubblewrap":
-        argv = confine.bwrap_argv(allow, workdir, limits.block_network) + argv
+        argv = confine.bwrap_argv(allow, workdir, limits.block_network,
+                                  limits.max_file_mb) + argv
     return argv
 
 
@@ -201,8 +201,12 @@ class Child:
         self.marker = uuid.uuid4().hex
         cmd_r, self._cmd_w = os.pipe()
         self._evt_r, evt_w = os.pipe()
+        # A cgroup of its own where the machine allows one: a memory limit that counts
+        # every process it starts and its tmpfs and memfd pages, a process limit, and a
+        # way to end all of it (cgroups.py); else the polling below is all there is.
+        self.cgroup = cgroups.create(limits.memory_mb)
         self.proc = subprocess.Popen(
-            launch_argv(workdir, limits, bundle, cmd_r, evt_w),
+            cgroups.enter_argv(self.cgroup, launch_argv(workdir, limits, bundle, cmd_r, evt_w)),
             pass_fds=(cmd_r, evt_w), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, cwd=workdir,
             env=child_env(workdir, self.marker, limits.gpu, limits.gpu_shared),
@@ -232,8 +236,10 @@ class Child:
         if not os.path.isdir("/proc"):
             return False
         rss = _session_rss_mb(self.proc.pid)
-        self.peak_rss_mb = max(self.peak_rss_mb, rss)
-        return rss > self.limits.memory_mb
+        held = self.cgroup.held_mb() if self.cgroup is not None else None
+        used = max(rss, held or 0.0)
+        self.peak_rss_mb = max(self.peak_rss_mb, used)
+        return used > self.limits.memory_mb
 
     def wait_for(self, event: str | tuple[str, ...], timeout_s: float,
                  on_event=None, task: str | None = None) -> dict | Ended:
@@ -258,6 +264,10 @@ class Child:
                     on_event(msg)
             if self._reader.eof:
                 code = self.proc.wait()
+                if self.cgroup is not None and self.cgroup.hit_memory_limit():
+                    self.kill()
+                    return Ended("memory", f"used more than the memory limit of "
+                                           f"{self.limits.memory_mb} MiB and was stopped")
                 return Ended("exited", _exit_text(code), code)
             left = deadline - time.monotonic()
             if left <= 0:
@@ -297,6 +307,8 @@ class Child:
             except (ProcessLookupError, PermissionError):
                 self.proc.kill()
         self.proc.wait()
+        if self.cgroup is not None:  # everything it started, whatever its session
+            self.cgroup.kill()
         self.kill_strays()
 
     def kill_strays(self) -> int:
@@ -319,6 +331,8 @@ class Child:
             except subprocess.TimeoutExpired:
                 pass
         self.kill()
+        if self.cgroup is not None:
+            self.cgroup.remove()
         for fd in (self._cmd_w, self._evt_r):
             try:
                 os.close(fd)

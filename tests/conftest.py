@@ -1,6 +1,7 @@
 """Shared fixtures: small synthetic CIFAR-shaped data made here, fixture submissions, rubrics."""
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -27,6 +28,33 @@ def make_synthetic(n_train: int = 1000, n_test: int = 300, seed: int = 0):
     x_train, y_train = sample(n_train)
     x_test, y_test = sample(n_test)
     return x_train, y_train, x_test, y_test
+
+
+def pytest_configure(config):
+    """Under pytest-xdist, each worker keeps to its own share of the cores.  Most of a test
+    is a child process importing keras and building graphs on one core; a child sizes its
+    threads, and a quick check its lanes, by the cores it may use, so workers that share
+    every core start twice the children and oversubscribe both cores."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if worker.startswith("gw") and count > 1 and hasattr(os, "sched_setaffinity"):
+        cores = sorted(os.sched_getaffinity(0))
+        if len(cores) >= count:
+            os.sched_setaffinity(0, cores[int(worker[2:])::count])
+
+
+@contextlib.contextmanager
+def every_core():
+    """The processes started inside run on every core of the machine (a Ray cluster)."""
+    if not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    mine = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, range(os.cpu_count() or 1))
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, mine)
 
 
 @pytest.fixture(scope="session")

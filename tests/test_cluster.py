@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import make_synthetic
+from conftest import every_core, make_synthetic
 
 HERE = Path(__file__).resolve().parent
 
@@ -55,8 +55,10 @@ def scenarios(tmp_path_factory, data) -> dict:
     """Every scenario, run once on one cluster (cluster_scenarios.py); each test checks
     its own scenario's facts."""
     work = tmp_path_factory.mktemp("cluster")
-    run = subprocess.run(["unshare", "-n", sys.executable, str(HERE / "cluster_scenarios.py"),
-                          str(work), data], capture_output=True, text=True, timeout=1500)
+    with every_core():  # two nodes and a driver
+        run = subprocess.run(["unshare", "-n", sys.executable,
+                              str(HERE / "cluster_scenarios.py"), str(work), data],
+                             capture_output=True, text=True, timeout=1500)
     assert run.returncode == 0, run.stderr[-4000:]
     facts = json.loads(run.stdout.strip().splitlines()[-1])
     assert facts["only_loopback"], "the cluster tests must run with only the loopback"

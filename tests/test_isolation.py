@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -104,8 +105,8 @@ def test_training_inside_the_builder_is_named_and_discarded(run):
 
 
 def test_sleeping_inside_training_times_out(run):
-    fc = run("sleeps_in_training.py", task_timeout_s=20).task("fc")
-    assert fc.status == ERROR and "training did not finish within 20 s" in fc.reason
+    fc = run("sleeps_in_training.py", task_timeout_s=10).task("fc")
+    assert fc.status == ERROR and "training did not finish within 10 s" in fc.reason
 
 
 @pytest.mark.parametrize("name, expected", [
@@ -214,3 +215,31 @@ def test_a_predictions_file_swapped_for_a_fifo_or_a_link_is_refused_at_once(tmp_
     short.write_bytes(good.read_bytes()[:-8])
     with pytest.raises(ValueError, match="bytes of data"):
         load_scores(str(short), 4, 10)
+
+
+def _cgroups_here() -> bool:
+    from grader import cgroups
+
+    made = cgroups.create(64)
+    if made is not None:
+        made.remove()
+    return made is not None
+
+
+@pytest.mark.skipif(not _cgroups_here(),
+                    reason="no cgroup can be made here: only the session's memory is polled")
+def test_memory_held_outside_the_childs_session_counts(run):
+    """1.8 GB held by a process in a new session (900 MB in a memfd, 900 MB of its own)
+    passed a 1500 MiB limit when only the child's session was polled."""
+    started = time.monotonic()
+    fc = run("eats_memory_elsewhere.py", memory_mb=1500, task_timeout_s=60).task("fc")
+    assert fc.status == ERROR and "used more than the memory limit of 1500 MiB" in fc.reason
+    assert time.monotonic() - started < 50
+    assert not [p for p in os.listdir("/proc") if p.isdigit() and _holds(p)]
+
+
+def _holds(pid: str) -> bool:
+    try:
+        return b"memfd_create('hoard')" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False

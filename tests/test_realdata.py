@@ -14,16 +14,33 @@ pytestmark = [pytest.mark.realdata,
                                         "cifar-10-batches-py folder, archive or .npz)")]
 
 
-def test_simple_fc_two_epochs_on_real_cifar10(submission, tmp_path):
-    r = grader.check(submission("simple_fc.py"), tasks="fc", out=tmp_path)
+@pytest.fixture(scope="module")
+def real_subset(tmp_path_factory):
+    """The real data as the grader loads it, and the first 6,000 training and 2,000 test
+    images of it as an .npz: a smoke test of real pixels that trains in seconds (all
+    45,000 images are what the opt-in slow test trains on)."""
+    import numpy as np
+
+    from grader.data import load_dataset
+
+    full = load_dataset(real_data_path(), (32, 32, 3), 10, "cifar10")
+    path = tmp_path_factory.mktemp("real") / "subset.npz"
+    np.savez(path, x_train=full.x_train[:6000], y_train=full.y_train[:6000],
+             x_test=full.x_test[:2000], y_test=full.y_test[:2000])
+    return full, path
+
+
+def test_simple_fc_two_epochs_on_real_cifar10(real_subset, submission, tmp_path):
+    full, subset = real_subset
+    assert len(full.x_train) == 50000 and len(full.x_test) == 10000
+    r = grader.check(submission("simple_fc.py"), tasks="fc", data=subset, out=tmp_path)
     fc = r.task("fc")
-    assert r.data["n_train"] == 50000 and r.data["n_test"] == 10000
-    assert r.data["n_train_used"] == 45000 and r.data["n_val"] == 5000
+    assert r.data["n_train_used"] == 5400 and r.data["n_val"] == 600
     assert fc.epochs_run == 2
-    assert fc.test_accuracy > 0.30, fc.reason  # chance is 0.10
+    assert fc.test_accuracy > 0.2, fc.reason  # chance is 0.10 (0.25 measured here)
     assert fc.status == "failed" or fc.status == "passed", fc.reason  # never held
     assert fc.reinit_agreement is not None and fc.reinit_agreement < 0.5
-    assert sum(map(sum, fc.confusion_matrix)) == 10000
+    assert sum(map(sum, fc.confusion_matrix)) == 2000
     assert (tmp_path / "results.json").is_file()
 
 

@@ -115,8 +115,11 @@ def test_doctor_reports_what_protects_this_machine(synthetic_npz):
     r = CliRunner().invoke(main, ["doctor", "--data", str(synthetic_npz), "--json"])
     d = json.loads(r.output)
     items = {i["name"]: i for i in d["items"]}
-    assert set(items) == {"sandbox", "network", "backend", "devices", "data"}
+    assert set(items) == {"sandbox", "network", "backend", "devices", "limits", "data"}
     assert items["sandbox"]["detail"].startswith(confine.detect().kind)
+    from grader import cgroups
+    assert items["limits"]["detail"] == cgroups.enforced()
+    assert items["limits"]["detail"].startswith(("cgroup v", "polling only"))
     assert r.exit_code == (0 if d["ready"] else 1)
     r = CliRunner().invoke(main, ["doctor", "--data", "/nonexistent.npz", "--json"])
     d = json.loads(r.output)
@@ -140,3 +143,65 @@ def test_a_path_inside_a_bound_folder_is_not_bound_again():
     argv = bwrap_argv(allow, Path("/tmp/work"), True)
     bound = [argv[i + 1] for i, a in enumerate(argv) if a == "--ro-bind-try"]
     assert bound == ["/usr", "/lib", "/etc/passwd", "/library"]
+
+
+@pytest.fixture
+def unix_server():
+    """A pathname UNIX socket, as a database or Docker has, that answers who connects."""
+    import os
+    import socket
+    import threading
+
+    path = "/tmp/grader-probe-unix.sock"
+    if os.path.exists(path):
+        os.unlink(path)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    os.chmod(path, 0o777)
+    server.listen()
+    server.settimeout(0.3)
+    hits, stop = [], threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            hits.append(1)
+            conn.sendall(b"SECRET-FROM-THE-SOCKET")
+            conn.close()
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    yield hits
+    stop.set()
+    thread.join()
+    server.close()
+    os.unlink(path)
+
+
+@pytest.mark.skipif(not AVAILABLE, reason="neither bubblewrap nor Landlock can run here")
+@pytest.mark.parametrize("kind", AVAILABLE)
+def test_no_capability_unix_socket_shared_memory_or_pythonpath(kind, synthetic_npz,
+                                                              submission, tmp_path,
+                                                              unix_server, monkeypatch):
+    """Landlock as root kept every capability, let connect() reach any pathname UNIX
+    socket, granted the host's /dev/shm, and made PYTHONPATH's folders readable."""
+    shm = Path("/dev/shm/grader-probe-from-child")
+    shm.unlink(missing_ok=True)
+    planted = Path("/tmp/grader-probe-pythonpath")
+    planted.mkdir(exist_ok=True)
+    (planted / "bait.txt").write_text("BAIT-ON-PYTHONPATH")
+    monkeypatch.setenv("PYTHONPATH", str(planted))
+    r = grader.check(submission("probes_privileges.py"), data=synthetic_npz, tasks="fc",
+                     quick=True, sandbox=kind, out=tmp_path)
+    fc = r.task("fc")
+    out = fc.output_tail
+    assert "PROBE CapEff 0000000000000000 CapBnd 0000000000000000" in out, out
+    assert "PROBE unix-refused" in out and unix_server == [], out
+    # Landlock grants no /dev/shm; bubblewrap's is the sandbox's own: the host's is untouched
+    assert ("PROBE shm-refused" in out) == (kind == "landlock"), out
+    assert not shm.exists(), out
+    assert "BAIT-ON-PYTHONPATH" not in out and str(planted) not in out, out
+    assert fc.error_kind is None, fc.reason  # probed, then built and trained

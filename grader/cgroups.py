@@ -1,0 +1,231 @@
+"""A control group of its own for each child, where the machine lets the grader make one.
+
+Polling the resident memory of the child's session misses what a student can put
+elsewhere: a process started in a new session, pages of a ``memfd`` or of a tmpfs
+(``/tmp``, ``/dev/shm``), which belong to no process's resident set.  The kernel charges
+all of them to the child's cgroup.  So, where it can, the grader makes one cgroup per
+child, below the cgroup it runs in, with
+
+- a memory limit (cgroup v2 ``memory.max``; v1 ``memory.limit_in_bytes``), which the
+  parent also reads while it waits (``usage``) to say "memory limit" rather than "crash";
+- a process limit (``pids.max``; threads count, so it is generous);
+- a way to end everything in it (v2 ``cgroup.kill``, else every pid in it, until empty).
+
+Both hierarchies occur in the wild (this project's CI machine mounts v1's memory and
+pids controllers, with an unused v2 hierarchy beside them).  The grader only makes and
+removes the cgroups it creates (named ``grader-<pid>-<random>``) and never moves or changes
+another.  Where no cgroup can be made (no permission, no controller), ``create`` returns
+None, the results' environment says so, and the parent's polling is the fallback.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+MOUNTS = "/proc/self/mounts"
+# Threads count as tasks: TensorFlow starts tens per core.  A fork bomb stops here.
+MAX_TASKS = 4096
+
+
+def _mounts() -> list[tuple[str, str, set[str]]]:
+    """(mount point, fstype, options) of every cgroup filesystem."""
+    out = []
+    try:
+        lines = Path(MOUNTS).read_text().splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        parts = line.split()
+        if len(parts) >= 4 and parts[2] in ("cgroup", "cgroup2"):
+            out.append((parts[1], parts[2], set(parts[3].split(","))))
+    return out
+
+
+def _own_paths() -> dict[str, str]:
+    """This process's cgroup path per v1 controller, and under "" for v2."""
+    out = {}
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        for c in (controllers.split(",") if controllers else [""]):
+            out[c] = path
+    return out
+
+
+def _writable_child(parent: Path, name: str) -> Path | None:
+    try:
+        path = parent / name
+        path.mkdir()
+        return path
+    except OSError:
+        return None
+
+
+@dataclass
+class ChildCgroup:
+    """The cgroup(s) one child runs in: one v2 directory, or a v1 directory in the
+    memory and in the pids hierarchy."""
+
+    version: int
+    dirs: list[Path]  # v2: [dir]; v1: [memory dir, pids dir]
+
+    @property
+    def procs_files(self) -> list[str]:
+        return [str(d / "cgroup.procs") for d in self.dirs]
+
+    def describe(self) -> dict:
+        return {"version": self.version, "memory_limit": True, "process_limit": MAX_TASKS}
+
+    def usage(self) -> int | None:
+        """Bytes charged to the child now: processes anywhere, tmpfs and memfd pages."""
+        name = "memory.current" if self.version == 2 else "memory.usage_in_bytes"
+        try:
+            return int((self.dirs[0] / name).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def held_mb(self) -> float | None:
+        """Memory the child holds now and cannot give back: anonymous pages of its
+        processes, wherever they run, and shared memory (tmpfs, memfd).  Not the page cache
+        of files it read, which the kernel reclaims."""
+        try:
+            stat = dict(line.split() for line in
+                        (self.dirs[0] / "memory.stat").read_text().splitlines())
+        except (OSError, ValueError):
+            return None
+        keys = ("anon", "shmem") if self.version == 2 else ("total_rss", "total_shmem")
+        try:
+            return sum(int(stat.get(k, 0)) for k in keys) / 2**20
+        except ValueError:
+            return None
+
+    def hit_memory_limit(self) -> bool:
+        """Whether the kernel refused memory to the child or killed it for memory."""
+        try:
+            if self.version == 2:
+                events = dict(line.split() for line in
+                              (self.dirs[0] / "memory.events").read_text().splitlines())
+                return int(events.get("oom_kill", 0)) > 0 or int(events.get("max", 0)) > 0
+            control = dict(line.split() for line in
+                           (self.dirs[0] / "memory.oom_control").read_text().splitlines())
+            return int(control.get("oom_kill", 0)) > 0 or \
+                int((self.dirs[0] / "memory.failcnt").read_text()) > 0
+        except (OSError, ValueError):
+            return False
+
+    def pids(self) -> set[int]:
+        out: set[int] = set()
+        for f in self.procs_files:
+            try:
+                out |= {int(p) for p in Path(f).read_text().split()}
+            except (OSError, ValueError):
+                continue
+        return out
+
+    def kill(self) -> None:
+        """End every process in the cgroup, however it was started."""
+        if self.version == 2:
+            try:
+                (self.dirs[0] / "cgroup.kill").write_text("1")
+            except OSError:
+                pass
+        for _ in range(50):
+            left = self.pids()
+            if not left:
+                return
+            for pid in left:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            time.sleep(0.02)
+
+    def remove(self) -> None:
+        self.kill()
+        for d in self.dirs:
+            for _ in range(50):
+                try:
+                    d.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:  # processes still leaving
+                    time.sleep(0.02)
+
+
+def create(memory_mb: int) -> ChildCgroup | None:
+    """A new cgroup for one child with these limits, or None where none can be made."""
+    name = f"grader-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    own = _own_paths()
+    mounts = _mounts()
+    memory_bytes = str(memory_mb * 2**20)
+    v1 = {c: m for m, fs, opts in mounts if fs == "cgroup" for c in ("memory", "pids")
+          if c in opts}
+    if "memory" in v1 and "pids" in v1 and "memory" in own and "pids" in own:
+        mem = _writable_child(Path(v1["memory"] + own["memory"]), name)
+        pids = _writable_child(Path(v1["pids"] + own["pids"]), name) if mem else None
+        if mem and pids:
+            try:
+                (mem / "memory.limit_in_bytes").write_text(memory_bytes)
+                swap = mem / "memory.memsw.limit_in_bytes"
+                if swap.exists():
+                    swap.write_text(memory_bytes)
+                (pids / "pids.max").write_text(str(MAX_TASKS))
+                return ChildCgroup(1, [mem, pids])
+            except OSError:
+                pass
+        ChildCgroup(1, [d for d in (mem, pids) if d]).remove()
+    for mount, fs, _ in mounts:
+        if fs != "cgroup2" or "" not in own:
+            continue
+        parent = Path(mount + own[""])
+        try:
+            enabled = (parent / "cgroup.subtree_control").read_text().split()
+        except OSError:
+            continue
+        if not {"memory", "pids"} <= set(enabled):
+            continue  # enabling controllers would change the grader's own cgroup: not ours
+        d = _writable_child(parent, name)
+        if d is None:
+            continue
+        try:
+            (d / "memory.max").write_text(memory_bytes)
+            if (d / "memory.swap.max").exists():
+                (d / "memory.swap.max").write_text("0")
+            (d / "pids.max").write_text(str(MAX_TASKS))
+            return ChildCgroup(2, [d])
+        except OSError:
+            ChildCgroup(2, [d]).remove()
+    return None
+
+
+def enter_argv(cgroup: ChildCgroup | None, argv: list[str]) -> list[str]:
+    """``argv`` started inside ``cgroup``: a shell moves itself in, then becomes the
+    command, so the child is in its cgroup before it runs anything (no preexec_fn, which
+    is unsafe in a process with threads)."""
+    if cgroup is None:
+        return argv
+    script = 'for f in "$@"; do case "$f" in --) shift; break;; esac; ' \
+             'echo $$ > "$f" || exit 126; shift; done; exec "$@"'
+    return ["/bin/sh", "-c", script, "sh", *cgroup.procs_files, "--", *argv]
+
+
+def enforced() -> str:
+    """What limits hold a child on this machine, in words (``grader doctor``, results)."""
+    made = create(64)
+    if made is None:
+        return ("polling only: no cgroup can be made here (not root, and no delegated "
+                "cgroup with the memory and pids controllers), so memory held outside the "
+                "child's session, in tmpfs or in a memfd is not counted, and processes are "
+                "not limited")
+    made.remove()
+    return (f"cgroup v{made.version} per child: memory (every process it starts, tmpfs and "
+            f"memfd pages), at most {MAX_TASKS} processes and threads, and everything it "
+            f"started ended with it")
