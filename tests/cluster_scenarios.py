@@ -97,7 +97,7 @@ def same_as_local(work: Path, data: str, cluster: Cluster) -> dict:
 
 
 def node_dies(work: Path, data: str, cluster: Cluster) -> dict:
-    folder = make_class(work, n=4)
+    folder = make_class(work, n=3)
     out = work / "out"
     driver = subprocess.Popen(grade_argv(folder, out, data, "--executor", "ray",
                                          "--ray-address", cluster.address,
@@ -123,7 +123,7 @@ def node_dies(work: Path, data: str, cluster: Cluster) -> dict:
 
 
 def driver_dies(work: Path, data: str, cluster: Cluster) -> dict:
-    folder = make_class(work, n=4)
+    folder = make_class(work, n=3)
     out = work / "out"
     argv = grade_argv(folder, out, data, "--executor", "ray", "--ray-address", cluster.address)
     driver = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -144,7 +144,7 @@ def driver_dies(work: Path, data: str, cluster: Cluster) -> dict:
             "unchanged": all((out / n / "results.json").read_bytes() == b
                              for n, b in before.items()),
             "graded": sorted(after), "rows": rows(out),
-            "n_students": 4}
+            "n_students": 3}
 
 
 HOSTILE = '''"""Tries to reach the Ray cluster that grades it."""
