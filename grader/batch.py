@@ -158,6 +158,7 @@ def student_folder(student: str) -> str:
 # The errors a TA should look at (not the models' fault), as grades.csv names them.
 _LOOK_AT = {ErrorKind.IMPORT: "could not be imported", ErrorKind.TIMEOUT: "timed out",
             ErrorKind.CRASH: "crashed", ErrorKind.MEMORY: "out of memory",
+            ErrorKind.DISK: "filled its disk space",
             ErrorKind.GRADER: "grader bug"}
 
 
@@ -274,13 +275,28 @@ def grade_batch(paths, out, options: GradeOptions | None = None, *, jobs: int | 
                                           if e.student in rows], task_ids)
     ordered = [rows[e.student] for e in entries]
     write_grades(out / "grades.csv", ordered, task_ids)
-    write_overview(out, ordered, rubric, task_ids, notes)
+    pairs = _similarity(out, rubric, notes)
+    write_overview(out, ordered, rubric, task_ids, notes, pairs)
     if "junit" in formats:
         graded = [(r.student, load_results(out / r.folder / RESULTS_FILE))
                   for r in ordered if r.status == "graded"]
         atomic.write_text(out / "junit.xml", junit(graded))
     progress.finish(ordered)
     return ordered
+
+
+def _similarity(out: Path, rubric: Rubric, notes: list[str]) -> list[dict]:
+    """Similar pairs across the class, written to OUT/similarity.csv.  An analysis for a
+    TA, not a grade: if it cannot run, the overview says so and the grades stand."""
+    from .similarity import similar_pairs, write_pairs
+
+    try:
+        pairs = similar_pairs(out, rubric)
+    except Exception as exc:  # the grades are written already; say why, keep them
+        notes.append(f"similarity: not computed ({type(exc).__name__}: {exc})")
+        return []
+    write_pairs(out, pairs)
+    return pairs
 
 
 def _run_local(todo: list[Entry], out: Path, options: GradeOptions, jobs: int, *,

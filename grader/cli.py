@@ -369,5 +369,103 @@ def init(path, rubric, force) -> None:
               f"`grader check {written.name} --quick`", highlight=False)
 
 
+@main.command()
+@click.argument("out", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--rubric", type=click.Path(path_type=Path), default=None,
+              help="The rubric the class was graded with. Default: the bundled one.")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port on 127.0.0.1 (0: a free one).")
+@click.option("--no-browser", is_flag=True, help="Print the address only.")
+@_boundary("every decision made is saved in OUT/desk.sqlite.")
+def review(out, rubric, port, no_browser) -> None:
+    """The TA's desk for a class graded into OUT: grade the written questions and decide
+    the held tasks in the browser.  Decisions are saved the moment they are made."""
+    import time
+    import webbrowser
+
+    from .classroom import load_class
+    from .desk import DeskServer
+    from .rubric import load_rubric
+
+    load_class(out)  # refused at once when OUT is no graded class
+    server = DeskServer(out, load_rubric(rubric), port=port).start()
+    click.echo(f"The desk for {out}: {server.url}", err=True)
+    click.echo("Only this machine can reach it, with the token in the address. Ctrl-C stops "
+               "it; every decision is already saved.", err=True)
+    if not no_browser:
+        webbrowser.open(server.url)
+    try:
+        while server.thread.is_alive():
+            time.sleep(0.5)
+    finally:
+        server.stop()
+
+
+@main.command()
+@click.argument("out", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--rubric", type=click.Path(path_type=Path), default=None,
+              help="The rubric the class was graded with. Default: the bundled one.")
+@_boundary()
+def release(out, rubric) -> None:
+    """Write the desk's decisions into every student's results.json and report.html."""
+    from .release import release as run_release
+    from .rubric import load_rubric
+
+    done = run_release(out, load_rubric(rubric))
+    Console(stderr=True).print(f"released to {len(done)} student(s)", highlight=False)
+
+
+@main.command()
+@click.argument("out", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--lms", type=click.Choice(("canvas", "moodle")), required=True,
+              help="Which LMS's gradebook file --template is.")
+@click.option("--template", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="Canvas: the gradebook export. Moodle: the grading worksheet.")
+@click.option("--assignment", default=None,
+              help="Canvas: (part of) the header of the assignment's column.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Default: OUT/gradebook-<lms>.csv.")
+@click.option("--rubric", type=click.Path(path_type=Path), default=None,
+              help="The rubric the class was graded with. Default: the bundled one.")
+@_boundary()
+def gradebook(out, lms, template, assignment, output, rubric) -> None:
+    """Fill the LMS's own gradebook file with each student's points (the machine's, held
+    tasks accepted, written questions graded), ready to import back."""
+    from .classroom import load_class
+    from .gradebook import fill
+    from .rubric import load_rubric
+
+    target = output or Path(out) / f"gradebook-{lms}.csv"
+    done = fill(lms, load_class(out), load_rubric(rubric), template, target, assignment)
+    err = Console(stderr=True)
+    err.print(f"wrote {target}: {len(done.filled)} grade(s) entered", highlight=False)
+    for label, names in (("graded but nothing to enter yet (a quick run, or not graded)",
+                          done.not_graded),
+                         ("on the template with no submission (grade left empty)",
+                          done.no_submission),
+                         ("submissions that match no student on the template", done.unmatched)):
+        if names:
+            err.print(f"[yellow]{len(names)} {label}:[/yellow]", highlight=False)
+            for n in names:
+                err.print(f"  {for_terminal(n)}", highlight=False)
+
+
+@main.command()
+@click.argument("out", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.6, show_default=True,
+              help="Code similarity from which a pair is listed.")
+@click.option("--rubric", type=click.Path(path_type=Path), default=None,
+              help="The rubric the class was graded with. Default: the bundled one.")
+@_boundary()
+def similarity(out, threshold, rubric) -> None:
+    """Pairs of similar submissions in a graded class: OUT/similarity.csv."""
+    from .rubric import load_rubric
+    from .similarity import similar_pairs, write_pairs
+
+    pairs = similar_pairs(out, load_rubric(rubric), threshold)
+    target = write_pairs(out, pairs)
+    Console(stderr=True).print(f"wrote {target}: {len(pairs)} pair(s)", highlight=False)
+
+
 if __name__ == "__main__":
     main()

@@ -82,10 +82,10 @@ def _existing(paths) -> list[str]:
 def python_paths() -> list[str]:
     """Where the child's Python finds its standard library and packages: the interpreter's
     prefixes and site-packages (the user's too, where Python reads it), and the folders
-    its .pth files add inside them.  Not the
-    parent's sys.path (its first entry may be the user's working folder), not PYTHONPATH,
-    and not a folder a .pth file adds elsewhere: whatever lies there (a bait file planted
-    on PYTHONPATH reached a result once) would be readable in every sandbox."""
+    its .pth files add inside them or that are another installation's site-packages.  Not
+    the parent's sys.path (its first entry may be the user's working folder), not
+    PYTHONPATH, and not another folder a .pth file adds: whatever lies there (a bait file
+    planted on PYTHONPATH reached a result once) would be readable in every sandbox."""
     prefixes = [sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(sys.executable),
                 os.path.realpath(sys.executable)]
     paths = prefixes + [v for k, v in sysconfig.get_paths().items() if k != "scripts"]
@@ -100,10 +100,17 @@ def python_paths() -> list[str]:
                 continue
             paths += [line.strip() for line in lines
                       if line.strip() and not line.startswith(("#", "import"))
-                      and os.path.isdir(line.strip())
-                      and any(os.path.realpath(line.strip()).startswith(r + os.sep)
-                              for r in roots)]
+                      and os.path.isdir(line.strip()) and _package_folder(line.strip(), roots)]
     return _existing(paths)
+
+
+def _package_folder(path: str, roots: list[str]) -> bool:
+    """A folder a .pth file adds that may be in the sandbox: inside the interpreter's own
+    folders, or another installation's site-packages (a venv layered on another); not a
+    checkout or a home folder, whose other files would be readable too."""
+    real = os.path.realpath(path)
+    return any(real.startswith(r + os.sep) for r in roots) or \
+        os.path.basename(real) in ("site-packages", "dist-packages")
 
 
 def grader_package() -> str:

@@ -92,3 +92,26 @@ def say(seconds: float) -> str:
     if seconds < 5400:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+def over_limits(estimate: dict | None, task_limits: dict[str, float],
+                submission_limit: float) -> list[tuple[str | None, str]]:
+    """(task id or None, warning) for each task whose estimated full grade runs past its
+    time limit, and for the whole submission: a student learns it from a quick check, not
+    from a timed-out grade hours later."""
+    if not estimate:
+        return []
+    out = []
+    about = "at most about" if estimate.get("upper_bound") else "about"
+    for tid, seconds in estimate["tasks"].items():
+        limit = task_limits.get(tid)
+        if limit and seconds > limit:
+            out.append((tid, f"At the full budget this task would take {about} "
+                             f"{say(seconds)} here, over its time limit of {say(limit)}: it "
+                             f"would be stopped and fail. Use fewer epochs, a larger batch "
+                             f"or a smaller model, or grade on a GPU."))
+    if estimate["full_grade_s"] > submission_limit:
+        out.append((None, f"The full grade would take {about} {say(estimate['full_grade_s'])} "
+                          f"here, over the submission's time limit of "
+                          f"{say(submission_limit)}: the last tasks would not be graded."))
+    return out

@@ -85,7 +85,7 @@ def small_batch_with_batchnorm(t: TaskResult, max_epochs: int) -> Feedback | Non
                     f"BatchNormalization normalises each minibatch with that minibatch's own "
                     f"mean and variance; with a batch size of {t.batch_size} those estimates are "
                     f"noisy, which hurts training and makes the moving statistics used at test "
-                    f"time unreliable (the Q9 question). Batch sizes of 32 to 128 work better.")
+                    f"time unreliable. Batch sizes of 32 to 128 work better.")
 
 
 def output_and_loss(t: TaskResult, max_epochs: int) -> Feedback | None:

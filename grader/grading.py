@@ -28,7 +28,7 @@ import numpy as np
 from . import __version__, cgroups, checks
 from .data import Dataset, Split, load_dataset, make_split
 from .environment import unused_gpus
-from .estimate import full_grade_estimate
+from .estimate import full_grade_estimate, over_limits
 from .errors import GraderError, ResultsError, UsageError
 from .imports import needed_failed_import, submission_notes
 from .options import GradeOptions, options_from
@@ -41,11 +41,13 @@ from .sandbox import Ended, SandboxLimits
 from .session import Session, task_request
 from .submission import (load_submission, missing_function_message,
                          training_settings, training_table_findings)
+from .written import extract_answers
 
 RESULTS_FILE = "results.json"
 # How an Ended child turn reads in a task's reason, and what kind of error it is.
 _ENDED_KIND = {"timeout": ErrorKind.TIMEOUT, "memory": ErrorKind.MEMORY,
-               "exited": ErrorKind.CRASH, "protocol": ErrorKind.PROTOCOL}
+               "disk": ErrorKind.DISK, "exited": ErrorKind.CRASH,
+               "protocol": ErrorKind.PROTOCOL}
 
 
 def _now() -> str:
@@ -204,6 +206,7 @@ def check(submission: str | Path, options: GradeOptions | None = None, *,
                                *((q.train_samples, q.val_samples, q.test_samples)
                                  if quick else ()))
             results = _new_results(sub, rubric, options, dataset, split, limits, seed)
+            results.written = [a.to_dict() for a in extract_answers(sub.path, rubric)]
             earlier = earlier_run(out_path, results.job) if resume else None
             done = kept_tasks(earlier)
             if earlier is not None and earlier.finished_at and \
@@ -249,6 +252,11 @@ def check(submission: str | Path, options: GradeOptions | None = None, *,
         results.estimate = full_grade_estimate(
             results, {"n_train": len(dataset.x_train) - n_val, "n_val": n_val,
                       "n_test": len(dataset.x_test)}, options.seeds)
+        limits = {t.id: options.task_timeout_s or t.timeout_s for t in selected}
+        for tid, warning in over_limits(results.estimate, limits,
+                                        results.environment["limits"]["submission_timeout_s"]):
+            where = by_id[tid].findings if tid else results.notes
+            where.append(Finding("estimate", False, warning, severity="warning"))
     results.finished_at = _now()
     save()
     progress.finish(results)

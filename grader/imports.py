@@ -13,7 +13,7 @@ import re
 
 from .results import Finding
 from .rubric import Rubric, Task
-from .submission import Submission
+from .submission import Submission, builder_arguments
 from .notebook import unresolved_message
 
 # Keras 2 modules that Keras 3 removed, and what to use instead.
@@ -24,6 +24,12 @@ KERAS2_PATHS = {
     "keras.preprocessing": "keras.utils (load_img, image_dataset_from_directory, "
                            "pad_sequences)",
     "keras.layers.core": "keras.layers",
+    "keras.layers.regularization": "keras.layers",
+    "keras.layers.reshaping": "keras.layers",
+    "keras.layers.activation": "keras.layers",
+    "keras.layers.merging": "keras.layers",
+    "keras.layers.attention": "keras.layers",
+    "keras.layers.rnn": "keras.layers",
     "keras.layers.convolutional": "keras.layers",
     "keras.layers.normalization": "keras.layers",
     "keras.layers.pooling": "keras.layers",
@@ -65,14 +71,21 @@ def _builder_needs(sub: Submission, function: str) -> set[str]:
 
 
 def _failed(sub: Submission, imported: dict) -> list[tuple[dict, str]]:
+    """The imports that failed, each with only the names no other import provides:
+    Colab's autocomplete writes ``from keras.layers.regularization.dropout import
+    Dropout`` beside a plain ``from keras.layers import Dropout``, and the name is there."""
     if sub.notebook is None:
         return []
-    out = []
+    failed = {}
     for item in imported.get("failed_imports") or []:
         index = item.get("index")
         if isinstance(index, int) and 0 <= index < len(sub.notebook.imports):
-            out.append((sub.notebook.imports[index], without_paths(str(item.get("error")))))
-    return out
+            failed[index] = without_paths(str(item.get("error")))
+    provided = {n for i, imp in enumerate(sub.notebook.imports) if i not in failed
+                for n in imp["names"]}
+    return [({**sub.notebook.imports[i],
+              "names": [n for n in sub.notebook.imports[i]["names"] if n not in provided]},
+             error) for i, error in sorted(failed.items())]
 
 
 def _fix(module: str, error: str) -> str:
@@ -121,8 +134,8 @@ def submission_notes(sub: Submission, rubric: Rubric, imported: dict) -> list[Fi
                                  severity="info"))
     for item in sub.notebook.unresolved:
         if item["function"] in needed:
-            notes.append(Finding("notebook", False, unresolved_message(item, sub.notebook),
-                                 severity="warning"))
+            message = unresolved_message(item, sub.notebook, builder_arguments(rubric))
+            notes.append(Finding("notebook", False, message, severity="warning"))
     skipped = sub.notebook.training_skipped
     if skipped and imported.get("training") is None:
         notes.append(Finding(

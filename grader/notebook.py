@@ -437,10 +437,15 @@ def _compile_calls(later: list[tuple[int, str, ast.stmt]], functions: set[str],
     found: dict[str, dict] = {}
     for cell, src, stmt in later:
         for node in ast.walk(stmt):
-            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and \
-                    isinstance(node.value.func, ast.Name) and node.value.func.id in functions:
+            if isinstance(node, ast.Assign):
+                builder = node.value.func.id if isinstance(node.value, ast.Call) and \
+                    isinstance(node.value.func, ast.Name) and \
+                    node.value.func.id in functions else None
                 for name in _targets(node):
-                    made[name] = node.value.func.id
+                    if builder:
+                        made[name] = builder
+                    else:  # re-bound to something else: its compile is not the builder's
+                        made.pop(name, None)
             elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
                     node.func.attr == "compile" and isinstance(node.func.value, ast.Name) and \
                     node.func.value.id in made:
@@ -523,7 +528,9 @@ _LABEL_NAMES = {"y_train", "y_test", "y_val", "y_valid", "train_labels", "test_l
                 "labels", "n_classes", "num_classes", "nb_classes", "classes"}
 
 
-def unresolved_message(item: dict, ex: Extracted) -> str:
+def unresolved_message(item: dict, ex: Extracted, arguments: str) -> str:
+    """Why a builder's free name fails, with advice that fits it; ``arguments`` are the
+    rubric's builder arguments (``input_shape=(32, 32, 3), num_classes=10``)."""
     place = ex.place(item.get("cell"), item.get("line"))
     msg = f"{item['function']}{f' ({place})' if place else ''} uses {item['name']!r}, " \
           f"which it never defines"
@@ -536,16 +543,14 @@ def unresolved_message(item: dict, ex: Extracted) -> str:
                     f"data, trains or plots, so the grader does not run it")
     name = item["name"].lower()
     if name in _DATA_NAMES or name.startswith("x_"):
-        return msg + ". Use the input_shape argument instead: " \
-                     "def build_...(input_shape=(32, 32, 3), num_classes=10)."
+        return msg + f". Use the input_shape argument instead: def build_...({arguments})."
     if name in _LABEL_NAMES or name.startswith("y_"):
-        return msg + ". Use the num_classes argument instead: " \
-                     "def build_...(input_shape=(32, 32, 3), num_classes=10)."
+        return msg + f". Use the num_classes argument instead: def build_...({arguments})."
     return msg + f". Define {item['name']!r} inside the function, or as a constant in " + \
         ("a cell with only definitions." if ex.kind != "script" else "the script.")
 
 
-def wrap_hint(function: str, where: str) -> str:
+def wrap_hint(function: str, where: str, arguments: str) -> str:
     return (f"{where[:1].upper() + where[1:]} builds a model at the top level instead. Wrap it "
-            f"in the function: def {function}(input_shape=(32, 32, 3), num_classes=10): ... "
+            f"in the function: def {function}({arguments}): ... "
             f"(the cell's layers, using input_shape) ... return model")

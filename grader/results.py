@@ -56,6 +56,7 @@ class ErrorKind(StrEnum):
     EXCEPTION = "exception"    # the student's code raised
     TIMEOUT = "timeout"        # a time limit ran out (the task's or the submission's)
     MEMORY = "memory"          # the memory limit was hit
+    DISK = "disk"              # the working folder outgrew its limit
     CRASH = "crash"            # the child process died
     PROTOCOL = "protocol"      # the child broke the protocol (tampering, or a grader bug)
     GRADER = "grader"          # a bug in the grader's own process while grading the task
@@ -160,6 +161,12 @@ class Results:
     options: dict = field(default_factory=dict)  # the GradeOptions, as given
     # A quick run's estimate of a full grade's time on this machine (grader.estimate).
     estimate: dict | None = None
+    # The answers to the rubric's written questions (grader.written): id, title, points,
+    # text, where it was found, found.  A TA grades them (grader review).
+    written: list[dict] = field(default_factory=list)
+    # What TAs decided on the desk and released (grader release): written questions'
+    # points and comments, held tasks accepted or rejected, each with who and when.
+    review: dict | None = None
 
     @property
     def graded(self) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import hashlib
+import re
 import sys
 import types
 import typing
@@ -111,6 +112,30 @@ class Comparison:
 
 
 @dataclass(frozen=True)
+class RubricItem:
+    """One line of a written question's marking scheme: points and what earns them."""
+
+    points: float
+    description: str
+
+
+@dataclass(frozen=True)
+class Written:
+    """A question the student answers in words (in a notebook's Markdown, ``ANSWERS`` in a
+    .py, or a report beside the code), graded by a TA on the desk (``grader review``)."""
+
+    id: str
+    title: str
+    points: float
+    items: tuple[RubricItem, ...] = ()
+    # Regular expressions for the line that starts the answer (a heading such as "## Q7"
+    # or "Question 7"); matched case-insensitively at the start of a line.
+    patterns: tuple[str, ...] = ()
+    # Tasks whose measured numbers the desk shows beside the answer.
+    evidence: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Rubric:
     id: str
     version: str
@@ -124,6 +149,7 @@ class Rubric:
     split_seed: int
     tasks: tuple[Task, ...]
     comparisons: tuple[Comparison, ...] = ()
+    written: tuple[Written, ...] = ()
     training: TrainingDefaults = field(default_factory=TrainingDefaults)
     quick: QuickSettings = field(default_factory=QuickSettings)
     limits: Limits = field(default_factory=Limits)
@@ -144,7 +170,13 @@ class Rubric:
 
     @property
     def max_points(self) -> float:
+        """The points the machine grades: tasks and comparisons (written questions are a
+        TA's, counted in the gradebook)."""
         return sum(t.points for t in self.tasks) + sum(c.points for c in self.comparisons)
+
+    @property
+    def written_points(self) -> float:
+        return sum(w.points for w in self.written)
 
 
 # ---------------------------------------------------------------------------
@@ -183,16 +215,18 @@ def parse_rubric(data: dict, path: str = "<memory>", sha256: str = "") -> Rubric
     data = dict(data)
     tasks_raw = data.pop("tasks", None)
     comps_raw = data.pop("comparisons", {})
+    written_raw = data.pop("written", [])
     section_names = ("training", "quick", "limits", "fairness")
     sections = {name: data.pop(name, {}) for name in section_names}
     top_fields = {f.name for f in dataclasses.fields(Rubric)} - {
-        "tasks", "comparisons", "path", "sha256", *section_names}
-    _reject_unknown(data, top_fields | {"tasks", "comparisons", *section_names}, where)
+        "tasks", "comparisons", "written", "path", "sha256", *section_names}
+    _reject_unknown(data, top_fields | {"tasks", "comparisons", "written", *section_names},
+                    where)
     if not isinstance(tasks_raw, dict) or not tasks_raw:
         raise RubricError(f"{where}: no tasks. Expected at least one [tasks.<id>] table.",
                           hint="See rubrics/cifar10.toml for the shape of a task.")
-    kwargs = _fields_from(Rubric, data, where, skip={"tasks", "comparisons", "path", "sha256",
-                                                     *section_names})
+    kwargs = _fields_from(Rubric, data, where, skip={"tasks", "comparisons", "written", "path",
+                                                     "sha256", *section_names})
     for name, cls in (("training", TrainingDefaults), ("quick", QuickSettings), ("limits", Limits),
                       ("fairness", Fairness)):
         table = sections[name]
@@ -213,10 +247,27 @@ def parse_rubric(data: dict, path: str = "<memory>", sha256: str = "") -> Rubric
             raise RubricError(f"{where}: [comparisons.{comp_id}] must be a table.")
         comparisons.append(Comparison(id=comp_id, **_fields_from(
             Comparison, table, f"{where} [comparisons.{comp_id}]", skip={"id"})))
-    rubric = Rubric(tasks=tuple(tasks), comparisons=tuple(comparisons), path=path, sha256=sha256,
-                    **kwargs)
+    rubric = Rubric(tasks=tuple(tasks), comparisons=tuple(comparisons),
+                    written=_written(written_raw, where), path=path, sha256=sha256, **kwargs)
     _check_consistency(rubric, where)
     return rubric
+
+
+def _written(raw, where: str) -> tuple[Written, ...]:
+    if not isinstance(raw, list) or not all(isinstance(w, dict) for w in raw):
+        raise RubricError(f"{where}: 'written' must be an array of tables ([[written]]).")
+    out = []
+    for i, table in enumerate(raw):
+        w = f"{where} [[written]] {table.get('id', i + 1)}"
+        items_raw = table.get("items", [])
+        if not isinstance(items_raw, list) or not all(isinstance(x, dict) for x in items_raw):
+            raise RubricError(f"{w}: items must be a list of {{points, description}} tables.")
+        items = tuple(RubricItem(**_fields_from(RubricItem, x, f"{w} items[{k}]"))
+                      for k, x in enumerate(items_raw))
+        fields = _fields_from(Written, {k: v for k, v in table.items() if k != "items"}, w,
+                              skip={"items"})
+        out.append(Written(items=items, **fields))
+    return tuple(out)
 
 
 def _reject_unknown(table: dict, known: set[str], where: str) -> None:
@@ -337,6 +388,27 @@ def _check_consistency(r: Rubric, where: str) -> None:
         if t.compare_with is not None and t.compare_with not in ids:
             bad(f"{w} compare_with names no task: {t.compare_with!r}.",
                 hint=f"Tasks: {', '.join(ids)}.")
+    seen = set()
+    for wq in r.written:
+        w = f"[[written]] {wq.id}"
+        if wq.id in seen:
+            bad(f"{w}: the id is used twice.")
+        seen.add(wq.id)
+        if wq.points < 0 or any(i.points < 0 for i in wq.items):
+            bad(f"{w}: points must be >= 0.")
+        if wq.items and sum(i.points for i in wq.items) > wq.points:
+            bad(f"{w}: its items add up to {sum(i.points for i in wq.items):g} points, more "
+                f"than the question's {wq.points:g}.")
+        for pattern in wq.patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                bad(f"{w}: pattern {pattern!r} is not a regular expression: {exc}")
+        for tid in wq.evidence:
+            if tid not in ids:
+                close = difflib.get_close_matches(tid, ids, n=1)
+                bad(f"{w}: evidence names no task: {tid!r}.",
+                    hint=f"Did you mean '{close[0]}'?" if close else f"Tasks: {', '.join(ids)}.")
     for c in r.comparisons:
         for role in ("task", "baseline"):
             ref = getattr(c, role)

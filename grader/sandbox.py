@@ -49,6 +49,10 @@ _ENV_KEEP = ("PATH", "LANG", "LC_ALL", "TZ", "KERAS_BACKEND",
              "OPENBLAS_L2_SIZE", "VIRTUAL_ENV", "PYTHONHASHSEED")
 
 
+# Files a child's working folder may hold: far more than any honest run writes.
+MAX_ENTRIES = 100_000
+
+
 @dataclass(frozen=True)
 class SandboxLimits:
     memory_mb: int = 8192
@@ -216,6 +220,7 @@ class Child:
         self._reader = protocol.LineReader(self._evt_r)
         self._pending: collections.deque[dict] = collections.deque()
         self.reset_progress(0)
+        self._disk_due = 0.0
         self.output = _Tail()
         self._drain = threading.Thread(target=self._pump, daemon=True)
         self._drain.start()
@@ -277,9 +282,38 @@ class Child:
                 self.kill()
                 return Ended("memory", f"used more than the memory limit of "
                                        f"{self.limits.memory_mb} MiB and was stopped")
+            if time.monotonic() >= self._disk_due:
+                self._disk_due = time.monotonic() + 2.0
+                full = self._over_disk()
+                if full:
+                    self.kill()
+                    return Ended("disk", full)
             ready, _, _ = select.select([self._evt_r], [], [], min(left, 0.5))
             if ready:
                 self._pending.extend(self._reader.feed())
+
+    def _over_disk(self) -> str | None:
+        """Why the working folder is over its limit (``max_file_mb`` in all, which is
+        also the cap on one file, and 100,000 entries), or None."""
+        total, entries, stack = 0, 0, [str(self.workdir)]
+        while stack:
+            try:
+                with os.scandir(stack.pop()) as it:
+                    for entry in it:
+                        entries += 1
+                        if entries > MAX_ENTRIES:
+                            return (f"created more than {MAX_ENTRIES:,} files in its working "
+                                    f"folder and was stopped")
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append(entry.path)
+                        else:
+                            total += entry.stat(follow_symlinks=False).st_blocks * 512
+            except OSError:
+                continue
+        if total > self.limits.max_file_mb * 2**20:
+            return (f"wrote more than {self.limits.max_file_mb} MiB in its working folder "
+                    f"and was stopped")
+        return None
 
     def reset_progress(self, epochs: int) -> None:
         """A new training of ``epochs`` epochs starts: its progress is shown afresh."""

@@ -70,7 +70,7 @@ def render_notebook(rubric: Rubric, filename: str) -> str:
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_markdown_cell(intro.strip()),
                 nbformat.v4.new_code_cell(f"# Self-check in this notebook (about a minute):\n"
-                                          f"# !pip install grader\n"
+                                          f"# !pip install keras-lab-grader\n"
                                           f"!grader check {filename} --quick")]
     nb.cells += [nbformat.v4.new_code_cell(c) for c in chunks if c]
     return nbformat.writes(nb)

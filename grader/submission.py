@@ -227,9 +227,13 @@ def load_submission(path: str | Path, within: str | Path | None = None) -> Submi
                       sibling_files(source, path.parent))
 
 
+def builder_arguments(rubric: Rubric) -> str:
+    """'input_shape=(32, 32, 3), num_classes=10': a builder's arguments, from the rubric."""
+    return f"input_shape={tuple(rubric.input_shape)}, num_classes={rubric.num_classes}"
+
+
 def expected_signature(task: Task, rubric: Rubric) -> str:
-    shape = tuple(rubric.input_shape)
-    return (f"def {task.function}(input_shape={shape}, num_classes={rubric.num_classes}): "
+    return (f"def {task.function}({builder_arguments(rubric)}): "
             f"... return model  # a keras.Model")
 
 
@@ -247,7 +251,7 @@ def missing_function_message(task: Task, rubric: Rubric, callables: list[str],
         cell = matching_model_cell(task, rubric, sub.notebook.top_level_models)
         if cell is not None:
             where = sub.notebook.cell_name(cell) if sub.is_notebook else "the script"
-            msg += " " + wrap_hint(task.function, where)
+            msg += " " + wrap_hint(task.function, where, builder_arguments(rubric))
         else:
             msg += (" No top-level model in the " + ("notebook" if sub.is_notebook else
                                                      "script")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -86,7 +87,11 @@ def test_batch_never_aborts_and_resumes_without_regrading(synthetic_npz, tmp_pat
     assert all(r["mode"] == "quick" and r["points"] == "" and r["max_points"] == ""
                for r in table)
     assert {r["student"]: r["status"] for r in table}["alice"] == "checked"
-    assert "Quick check only: not a grade." in (out / "index.html").read_text()
+    index = (out / "index.html").read_text()
+    assert "Quick check only: not a grade." in index
+    # the pass rates of a quick batch are counts (it has no accuracies to draw), never empty
+    fc_row = re.search(r"<tr><td>Q2 fc</td>(.*?)</tr>", index).group(1)
+    assert re.findall(r">(\d+)<", fc_row) == ["3", "2", "1", "3", "0", "6"], fc_row
     # Gradescope and JUnit outputs validate
     for r in rows:
         g = json.loads((out / r.folder / "gradescope.json").read_text())

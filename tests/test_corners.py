@@ -153,3 +153,119 @@ def test_resume_with_everything_done_returns_the_run_as_it_was(synthetic_npz, su
     assert again.environment["sandbox"] and again.environment["device"]
     assert (tmp_path / "results.json").read_text() == saved
     assert json.loads(saved)["environment"]["sandbox"] == first.environment["sandbox"]
+
+
+# ---- notebooks in the styles of real students' work -----------------------------------
+
+CNN_BUILDER = ("def build_cnn_model(input_shape=(32, 32, 3), num_classes=10):\n"
+               "    inp = keras.Input(shape=input_shape)\n"
+               "    x = layers.Conv2D(8, 3, activation='relu')(inp)\n"
+               "    x = layers.Flatten()(x)\n"
+               "    return keras.Model(inp, layers.Dense(num_classes, activation='softmax')(x))")
+
+
+def test_each_compile_belongs_to_the_builder_called_just_before_it(tmp_path):
+    """A functional-API notebook: `model` bound three times, a compile in the cell after
+    each; the last one compiles a top-level model, not a builder's."""
+    nb = colab_notebook(tmp_path / "lab.ipynb", [
+        "import keras\nfrom keras import layers", FC_BUILDER, CNN_BUILDER,
+        "model = build_fc_model()",
+        "model.compile(optimizer=keras.optimizers.SGD(0.01),\n"
+        "              loss='sparse_categorical_crossentropy', metrics=['accuracy'])",
+        "model = build_cnn_model()",
+        "model.compile(optimizer=keras.optimizers.RMSprop(0.001),\n"
+        "              loss='sparse_categorical_crossentropy')",
+        "inp = keras.Input((32, 32, 3))\nx = layers.Flatten()(inp)\n"
+        "model = keras.Model(inp, layers.Dense(10)(x))",
+        "model.compile(optimizer='adam', loss=keras.losses.CategoricalCrossentropy())",
+    ])
+    ex = extract(nb)
+    assert "SGD(0.01)" in ex.compiles["build_fc_model"]["code"]
+    assert "RMSprop(0.001)" in ex.compiles["build_cnn_model"]["code"]
+    compile(ex.source, "lab", "exec")
+
+
+def test_a_keras2_internal_path_beside_the_plain_import_costs_nothing(tmp_path):
+    """Colab's autocomplete writes the Keras 2 module path next to the plain import."""
+    from grader.imports import needed_failed_import
+
+    nb = colab_notebook(tmp_path / "lab.ipynb", [
+        "import keras\nfrom keras import layers\n"
+        "from keras.layers.regularization.dropout import Dropout\n"
+        "from keras.layers import Dropout",
+        FC_BUILDER.replace("layers.Flatten(),", "layers.Flatten(), Dropout(0.2),"),
+    ])
+    sub = load_submission(nb)
+    broken = next(i for i, imp in enumerate(sub.notebook.imports)
+                  if imp["module"] == "keras.layers.regularization.dropout")
+    imported = {"ok": True, "callables": ["build_fc_model"], "failed_imports": [
+        {"index": broken, "error": "ModuleNotFoundError: No module named "
+                                   "'keras.layers.regularization'"}]}
+    rubric = load_rubric(None)
+    assert needed_failed_import(sub, rubric.task("fc"), imported) is None
+    alone = {"ok": True, "callables": ["build_fc_model"], "failed_imports": [
+        {"index": broken, "error": "ModuleNotFoundError"}]}
+    sub.notebook.imports[-1]["names"] = []  # as if the plain import were not there
+    needed = needed_failed_import(sub, rubric.task("fc"), alone)
+    assert needed and "Keras 2 path" in needed and "keras.layers" in needed
+
+
+def test_self_contained_cells_with_augmentation_and_callbacks_are_skipped(tmp_path):
+    """Every cell imports, loads, builds, compiles, fits, evaluates and plots; data
+    augmentation, tf.data and ReduceLROnPlateau live in cells the grader does not run."""
+    nb = colab_notebook(tmp_path / "lab.ipynb", [
+        "import keras\nfrom keras import layers\nimport matplotlib.pyplot as plt\n"
+        "(x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()\n"
+        + FC_BUILDER + "\nmodel = build_fc_model()\nmodel.compile('adam', "
+        "'sparse_categorical_crossentropy')\nmodel.fit(x_train, y_train, epochs=1)\n"
+        "model.evaluate(x_test, y_test)\nplt.plot([1, 2])\nplt.show()",
+        "from keras.preprocessing.image import ImageDataGenerator\n"
+        "datagen = ImageDataGenerator(horizontal_flip=True)\ndatagen.fit(x_train)",
+        "import tensorflow as tf\n"
+        "ds = tf.data.Dataset.from_tensor_slices((x_train, y_train)).batch(64)",
+        "lr = keras.callbacks.ReduceLROnPlateau(monitor='val_loss', factor=0.5)\n"
+        "model.fit(ds, epochs=2, callbacks=[lr])",
+    ])
+    ex = extract(nb)
+    compile(ex.source, "lab", "exec")
+    for gone in ("load_data", "datagen.fit", "from_tensor_slices", "model.fit", "plt.show"):
+        assert gone not in ex.source, gone
+    assert "def build_fc_model" in ex.source
+
+
+def test_a_quick_check_warns_when_the_full_budget_would_outrun_a_time_limit():
+    """A 10-22 M parameter model at batch 1024 on a CPU: the estimate says, per task and
+    for the submission, that the grade would be stopped."""
+    from grader.estimate import over_limits
+
+    est = {"tasks": {"fc": 600.0, "final": 5 * 3600.0}, "full_grade_s": 5.2 * 3600,
+           "upper_bound": True}
+    warnings = over_limits(est, {"fc": 3600, "final": 3 * 3600}, 4 * 3600)
+    assert [tid for tid, _ in warnings] == ["final", None]
+    assert "over its time limit of 3.0 h" in warnings[0][1]
+    assert "at most about 5.0 h" in warnings[0][1]
+    assert "over the submission's time limit of 4.0 h" in warnings[1][1]
+    assert over_limits(None, {}, 1) == []
+
+
+def test_hints_take_the_shapes_and_the_leaderboard_task_from_the_rubric(tmp_path):
+    import dataclasses
+
+    from grader.formats import gradescope
+    from grader.notebook import unresolved_message, wrap_hint
+    from grader.results import load_results
+    from grader.submission import builder_arguments
+
+    rubric = dataclasses.replace(load_rubric(None), input_shape=(28, 28, 1), num_classes=5)
+    args = builder_arguments(rubric)
+    assert args == "input_shape=(28, 28, 1), num_classes=5"
+    assert "def build_fc_model(input_shape=(28, 28, 1), num_classes=5)" in \
+        wrap_hint("build_fc_model", "cell 3", args)
+    path = tmp_path / "lab.py"
+    path.write_text("def build_fc_model():\n    return x_train\n")
+    item = {"function": "build_fc_model", "name": "x_train", "cell": 1, "line": 2}
+    assert "(28, 28, 1)" in unresolved_message(item, extract(path), args)
+    r = load_results(REPO / "tests" / "data" / "results_good.json")
+    r.tasks = [t for t in r.tasks if t.id != "final"]  # a rubric without a 'final' task
+    board = gradescope(r)["leaderboard"][0]
+    assert board["name"] == f"{r.tasks[-1].question} test accuracy"

@@ -20,9 +20,10 @@ def test_the_quick_checks_estimate_is_within_a_factor_of_1_5_of_a_full_run(
     (building graphs), so this checks those parts of the estimate as much as the steps.
     Measured ratios estimate/full: 0.99-1.19 with two lanes, 0.84-1.04 with one.  This
     VM's speed halves for minutes at a time, and a quick run and a full run seconds apart
-    can land on either side of such a change: one more pair is timed before failing."""
+    can land on either side of such a change, and the tests' other worker shares the
+    machine (a Ray cluster, at times): up to two more pairs are timed before failing."""
     ratios = []
-    for attempt in range(2):
+    for attempt in range(3):
         quick, full, ratio = _quick_then_full(submission("good.py"), synthetic_npz,
                                               tmp_path / f"quick{attempt}")
         ratios.append(round(ratio, 2))

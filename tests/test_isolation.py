@@ -226,13 +226,20 @@ def _cgroups_here() -> bool:
     return made is not None
 
 
+SANDBOXES = [k for k in ("bubblewrap", "landlock")
+             if __import__("grader.confine").confine.detect(k).kind == k]
+
+
 @pytest.mark.skipif(not _cgroups_here(),
                     reason="no cgroup can be made here: only the session's memory is polled")
-def test_memory_held_outside_the_childs_session_counts(run):
-    """1.8 GB held by a process in a new session (900 MB in a memfd, 900 MB of its own)
-    passed a 1500 MiB limit when only the child's session was polled."""
+@pytest.mark.parametrize("kind", SANDBOXES)
+def test_memory_held_outside_the_childs_session_counts(run, kind):
+    """1.8 GB held by a process in a new session with an empty environment (900 MB in a
+    memfd, 900 MB of its own) passed a 1500 MiB limit when only the child's session was
+    polled, and outlived the grading under Landlock."""
     started = time.monotonic()
-    fc = run("eats_memory_elsewhere.py", memory_mb=1500, task_timeout_s=60).task("fc")
+    fc = run("eats_memory_elsewhere.py", memory_mb=1500, task_timeout_s=60,
+             sandbox=kind).task("fc")
     assert fc.status == ERROR and "used more than the memory limit of 1500 MiB" in fc.reason
     assert time.monotonic() - started < 50
     assert not [p for p in os.listdir("/proc") if p.isdigit() and _holds(p)]
@@ -243,3 +250,25 @@ def _holds(pid: str) -> bool:
         return b"memfd_create('hoard')" in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
+
+
+@pytest.mark.parametrize("kind", SANDBOXES)
+def test_the_working_folder_has_a_limit_in_all(run, kind, fast_rubric, tmp_path):
+    """Four files under the per-file cap, 160 MB in all, against a 100 MiB limit."""
+    rubric = Path(fast_rubric())
+    rubric.write_text(rubric.read_text().replace("max_file_mb = 2048", "max_file_mb = 100"))
+    started = time.monotonic()
+    fc = run("fills_the_disk.py", rubric=rubric, sandbox=kind).task("fc")
+    assert fc.status == ERROR and fc.error_kind == "disk", fc.reason
+    assert "wrote more than 100 MiB in its working folder" in fc.reason
+    assert time.monotonic() - started < 40
+
+
+@pytest.mark.skipif(not _cgroups_here(), reason="no cgroup can be made here: no process limit")
+def test_processes_and_threads_have_a_limit(run):
+    """20,000 threads: the cgroup's limit (cgroups.MAX_TASKS) stops them at about 4,000."""
+    started = time.monotonic()
+    fc = run("starts_threads.py", task_timeout_s=60).task("fc")
+    assert fc.status == ERROR and fc.error_kind == "exception", fc.reason
+    assert "can't start new thread" in fc.reason, fc.reason
+    assert time.monotonic() - started < 50
