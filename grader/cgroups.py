@@ -160,11 +160,13 @@ class ChildCgroup:
                     time.sleep(0.02)
 
 
-def create(memory_mb: int) -> ChildCgroup | None:
-    """A new cgroup for one child with these limits, or None where none can be made."""
+def create(memory_mb: int, mounts: list | None = None,
+           own: dict | None = None) -> ChildCgroup | None:
+    """A new cgroup for one child with these limits, or None where none can be made.
+    ``mounts`` and ``own`` default to this machine's (``/proc/self``)."""
     name = f"grader-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    own = _own_paths()
-    mounts = _mounts()
+    own = _own_paths() if own is None else own
+    mounts = _mounts() if mounts is None else mounts
     memory_bytes = str(memory_mb * 2**20)
     v1 = {c: m for m, fs, opts in mounts if fs == "cgroup" for c in ("memory", "pids")
           if c in opts}
@@ -182,16 +184,17 @@ def create(memory_mb: int) -> ChildCgroup | None:
             except OSError:
                 pass
         ChildCgroup(1, [d for d in (mem, pids) if d]).remove()
-    for mount, fs, _ in mounts:
-        if fs != "cgroup2" or "" not in own:
-            continue
-        parent = Path(mount + own[""])
+    # v2: below the grader's own cgroup where it delegates memory and pids (systemd's
+    # Delegate=), else below the hierarchy's root, where they are enabled (root, systemd).
+    parents = [Path(mount + own[""]) for mount, fs, _ in mounts if fs == "cgroup2"
+               and "" in own] + [Path(mount) for mount, fs, _ in mounts if fs == "cgroup2"]
+    for parent in dict.fromkeys(parents):
         try:
             enabled = (parent / "cgroup.subtree_control").read_text().split()
         except OSError:
             continue
         if not {"memory", "pids"} <= set(enabled):
-            continue  # enabling controllers would change the grader's own cgroup: not ours
+            continue  # enabling controllers would change a cgroup that is not ours
         d = _writable_child(parent, name)
         if d is None:
             continue
