@@ -43,7 +43,11 @@ class Student:
         return None if d is None or self.stale(d) else d
 
     def held(self) -> list:
-        return [t for t in (self.results.tasks if self.results else []) if t.status == HELD]
+        """Tasks and comparisons held for review (Q5 is held with a held task)."""
+        if self.results is None:
+            return []
+        return [x for x in [*self.results.tasks, *self.results.comparisons]
+                if x.status == HELD]
 
     def answer(self, qid: str) -> dict | None:
         if self.results is None:

@@ -38,7 +38,8 @@ def class_data(out: Path, rubric: Rubric) -> dict:
         for t in s.held():
             d = s.decision("held", t.id)
             held.append({"id": t.id, "question": t.question, "reason": t.reason,
-                         "points": t.max_points, "test_accuracy": t.test_accuracy,
+                         "points": t.max_points,
+                         "test_accuracy": getattr(t, "test_accuracy", None),
                          "decision": d.to_dict() if d else None, "stale": s.stale(d)})
         students.append({"student": s.student, "folder": s.folder, "sha256": s.sha256,
                          "graded": s.results is not None, "written": written, "held": held,

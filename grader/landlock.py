@@ -124,7 +124,8 @@ def drop_capabilities(libc=None) -> bool:
     read back empty."""
     libc = libc or _libc()
     try:
-        last = int(open("/proc/sys/kernel/cap_last_cap").read())
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            last = int(f.read())
     except (OSError, ValueError):
         last = 63
     for cap in range(last + 1):
@@ -133,7 +134,11 @@ def drop_capabilities(libc=None) -> bool:
     header = ctypes.create_string_buffer(struct.pack("=Ii", _CAPABILITY_VERSION_3, 0), 8)
     data = ctypes.create_string_buffer(bytes(24), 24)  # effective, permitted, inheritable x2
     libc.capset(header, data)
-    status = open("/proc/self/status").read()
+    try:
+        with open("/proc/self/status") as f:
+            status = f.read()
+    except OSError:  # dropped all the same; only the read-back is not possible here
+        return False
     return all(f"{key}:\t0000000000000000" in status for key in ("CapEff", "CapBnd"))
 
 

@@ -154,6 +154,7 @@ import keras
 from keras import layers
 
 PORT = {port}
+TRAINING = {{"fc": {{"epochs": 1}}}}  # what it reaches is the point, not what it learns
 
 
 def build_fc_model(input_shape=(32, 32, 3), num_classes=10):

@@ -131,6 +131,9 @@ def make_class(tmp_path: Path) -> Path:
             t = r.task(held)
             t.status, t.points = HELD, 0.0
             t.reason = "Held for review, no points until a TA has looked: (test)"
+        if student == "bob":  # a held cnn holds Q5 too: both are the desk's to decide
+            r.task("cnn").status, r.task("cnn").points = HELD, 0.0
+            r.comparisons[0].status, r.comparisons[0].points = HELD, 0.0
         r.written = [{"id": q, "title": q, "points": 1.0, "text": f"{student}: {text}",
                       "where": "report.md", "found": True} for q, text in ANSWERS.items()]
         folder = out / student_folder(student)
@@ -153,6 +156,8 @@ def test_decisions_need_the_token_and_a_name_and_a_changed_submission_makes_them
     ok = app.get("/api/class?token=T0KEN").get_json()
     alice = next(s for s in ok["students"] if s["student"] == "alice")
     assert [h["id"] for h in alice["held"]] == ["final"]
+    bob = next(s for s in ok["students"] if s["student"] == "bob")
+    assert [h["id"] for h in bob["held"]] == ["cnn", "cnn_vs_fc"]
     assert alice["written"]["Q7"]["evidence"][1]["id"] == "cnn_dropout"
     post = dict(headers={"X-Desk-Token": "T0KEN"})
     r = app.post("/api/decide", json={"student": "alice", "kind": "written", "item": "Q1",
@@ -240,8 +245,9 @@ def test_canvas_round_trip_fills_one_column_and_lists_the_rest(tmp_path):
     col = before[0].index("Lab 3 (5678)")
     _only_changed(before, after, {col})
     by_id = {a[1]: a[col] for a in after[2:]}
-    # alice: 7 machine points + 3 accepted (held final) + 1 written; bob: 10 + 1
-    assert by_id == {"1001": "11", "1002": "11", "1004": ""}
+    # alice: 7 machine points + 3 accepted (held final) + 1 written; bob: 7 (cnn and Q5
+    # held, not decided) + 1
+    assert by_id == {"1001": "11", "1002": "8", "1004": ""}
     text = " ".join(r.output.split())
     assert "1 on the template with no submission" in text and "Lee, Dana" in text
     assert "1 submissions that match no student on the template" in text and "carl" in text
@@ -252,7 +258,7 @@ def test_moodle_round_trip_fills_grade_and_feedback(tmp_path):
     g, fb = before[0].index("Grade"), before[0].index("Feedback comments")
     _only_changed(before, after, {g, fb})
     rows = {a[0]: a for a in after[1:]}
-    assert rows["Participant 777"][g] == "11" and rows["Participant 778"][g] == "11"
+    assert rows["Participant 777"][g] == "11" and rows["Participant 778"][g] == "8"
     assert rows["Participant 780"][g] == ""
     assert "Q1: 1/1 (=good)" in rows["Participant 777"][fb]
     assert "Q3: 0/1" in rows["Participant 777"][fb]
