@@ -86,7 +86,7 @@ def same_as_local(work: Path, data: str, cluster: Cluster) -> dict:
     r = subprocess.run(grade_argv(folder, ray_out, data, "--executor", "ray",
                                   "--ray-address", cluster.address),
                        capture_output=True, text=True)
-    l_ = subprocess.run(grade_argv(folder, local_out, data, "--jobs", "1"),
+    l_ = subprocess.run(grade_argv(folder, local_out, data, "--jobs", "2"),
                         capture_output=True, text=True)
     ray_res, local_res = results(ray_out), results(local_out)
     return {"ray_rc": r.returncode, "local_rc": l_.returncode, "stderr": r.stderr[-3000:],

@@ -45,8 +45,10 @@ def test_simple_fc_two_epochs_on_real_cifar10(real_subset, submission, tmp_path)
 
 
 def test_reference_quick_check_on_real_cifar10():
-    r = grader.check(REPO / "reference" / "cifar10_lab.py", quick=True)
-    assert [t.status for t in r.tasks] == [CHECKED] * 5, [t.reason for t in r.tasks]
+    """The smallest, a CNN and the largest of the reference's models (all five:
+    benchmarks/quick.py)."""
+    r = grader.check(REPO / "reference" / "cifar10_lab.py", quick=True, tasks="fc,cnn,final")
+    assert [t.status for t in r.tasks] == [CHECKED] * 3, [t.reason for t in r.tasks]
     assert r.passed and r.points is None  # a pre-check: every task checked, no grade
     assert r.environment["sandbox"]["kind"] in ("bubblewrap", "landlock")
 
