@@ -60,12 +60,34 @@ def _own_paths() -> dict[str, str]:
 
 
 def _writable_child(parent: Path, name: str) -> Path | None:
+    _reap(parent)
     try:
         path = parent / name
         path.mkdir()
         return path
     except OSError:
         return None
+
+
+def _reap(parent: Path) -> None:
+    """Remove the empty cgroups a grader that has died left here (killed with SIGKILL, it
+    could not remove them); a live grader's are left alone."""
+    for d in parent.glob("grader-*-*"):
+        try:
+            pid = int(d.name.split("-")[1])
+        except ValueError:
+            continue
+        try:
+            os.kill(pid, 0)
+            continue  # its grader is alive
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue  # alive, another user's
+        try:
+            d.rmdir()  # fails while a process is still inside: then it stays
+        except OSError:
+            pass
 
 
 @dataclass

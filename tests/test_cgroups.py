@@ -4,6 +4,7 @@ none otherwise.  On folders made here (this machine's kernel mounts v1); the lim
 kernel then enforces are tested end to end in tests/test_isolation.py."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from grader import cgroups
@@ -51,3 +52,18 @@ def test_v1_memory_and_pids_below_the_grader_s_own_paths(tmp_path):
     assert argv[:3] == ["/bin/sh", "-c", argv[2]] and argv[-4:] == ["--", "python", "-c",
                                                                      "pass"]
     assert argv[3:-4] == ["sh", *made.procs_files]
+
+
+def test_cgroups_a_dead_grader_left_are_removed_and_a_live_ones_kept(tmp_path):
+    mem, pids = tmp_path / "memory", tmp_path / "pids"
+    for root in (mem, pids):
+        (root / "grader-999999999-deadbeef").mkdir(parents=True)  # no such process
+        (root / f"grader-{os.getpid()}-0a0a0a0a").mkdir()  # this process: alive
+    made = cgroups.create(256, mounts=[(str(mem), "cgroup", {"rw", "memory"}),
+                                       (str(pids), "cgroup", {"rw", "pids"})],
+                          own={"memory": "/", "pids": "/"})
+    assert made is not None
+    for root in (mem, pids):
+        names = {d.name for d in root.iterdir()}
+        assert "grader-999999999-deadbeef" not in names
+        assert any(n.endswith("-0a0a0a0a") for n in names)

@@ -71,7 +71,7 @@ def test_batch_never_aborts_and_resumes_without_regrading(synthetic_npz, tmp_pat
     root = _class(tmp_path / "class")
     out = tmp_path / "out"
     rows = grade_batch([root], out, data=synthetic_npz, quick=True, tasks="fc", jobs=2,
-                       task_timeout_s=10, formats=("gradescope", "junit"))
+                       task_timeout_s=7, formats=("gradescope", "junit"))
     by = {r.student: r for r in rows}
     assert len(rows) == 6 and all(r.status == "graded" for r in rows)
     assert by["alice"].passed and by["alice-2"].passed
@@ -108,18 +108,18 @@ def test_batch_never_aborts_and_resumes_without_regrading(synthetic_npz, tmp_pat
     # a second run grades again, once, only what ended in a way that may be the machine's
     # (a crash, a time limit); a third grades nothing and changes nothing
     again = {r.student: r for r in grade_batch([root], out, data=synthetic_npz, quick=True,
-                                                 tasks="fc", jobs=2, task_timeout_s=10)}
+                                                 tasks="fc", jobs=2, task_timeout_s=7)}
     assert {s for s, r in again.items() if not r.cached} == {"carol", "dave"}
     assert again["carol"].problem == "crashed" and again["dave"].problem == "timed out"
     before = {r.student: (out / r.folder / "results.json").read_text() for r in rows}
     third = grade_batch([root], out, data=synthetic_npz, quick=True, tasks="fc", jobs=2,
-                        task_timeout_s=10)
+                        task_timeout_s=7)
     assert all(r.cached for r in third)
     assert before == {r.student: (out / r.folder / "results.json").read_text() for r in rows}
     # a changed submission is regraded
     shutil.copy(SUBMISSIONS / "good.py", root / "bob" / "lab.py")
     third = {r.student: r for r in grade_batch([root], out, data=synthetic_npz, quick=True,
-                                                 tasks="fc", jobs=2, task_timeout_s=10)}
+                                                 tasks="fc", jobs=2, task_timeout_s=7)}
     assert not third["bob"].cached and third["bob"].passed and third["alice"].cached
 
 
