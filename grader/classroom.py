@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .decisions import Decision, DecisionStore
 from .errors import UsageError
+from .plain_text import from_csv_cell
 from .results import HELD, Results, load_results
 from .rubric import Rubric
 
@@ -67,19 +68,13 @@ def load_class(out: str | Path) -> list[Student]:
     latest = DecisionStore(out).latest()
     students = []
     for row in rows:
-        name = _uncell(row.get("student", ""))
-        folder = _uncell(row.get("folder", ""))
+        name = from_csv_cell(row.get("student", ""))
+        folder = from_csv_cell(row.get("folder", ""))
         path = out / folder / "results.json"
         results = load_results(path) if folder and path.is_file() else None
         mine = {(k, i): d for (s, k, i), d in latest.items() if s == name}
-        students.append(Student(name, folder, _uncell(row.get("file", "")), results, mine))
+        students.append(Student(name, folder, from_csv_cell(row.get("file", "")), results, mine))
     return students
-
-
-def _uncell(text: str) -> str:
-    """A cell as grades.csv wrote it, without the apostrophe that keeps it from being a
-    formula (plain_text.csv_cell)."""
-    return text[1:] if text[:2] in ("'=", "'+", "'-", "'@", "'\t", "'\r") else text
 
 
 def evidence(results: Results | None, task_ids) -> list[dict]:

@@ -118,15 +118,6 @@ class DecisionStore:
         with closing(self._connect()) as db:
             rows = db.execute("SELECT id, student, kind, item, submission_sha256, payload, ta, "
                               "at FROM decisions ORDER BY id").fetchall()
-        out = {}
-        for id_, student, kind, item, sha, payload, ta, at in rows:
-            out[(student, kind, item)] = Decision(student, kind, item, sha, json.loads(payload),
-                                                  ta, at, id_)
-        return out
-
-    def history(self) -> list[Decision]:
-        with closing(self._connect()) as db:
-            rows = db.execute("SELECT id, student, kind, item, submission_sha256, payload, ta, "
-                              "at FROM decisions ORDER BY id").fetchall()
-        return [Decision(s, k, i, sha, json.loads(p), ta, at, id_)
-                for id_, s, k, i, sha, p, ta, at in rows]
+        return {(student, kind, item): Decision(student, kind, item, sha, json.loads(payload),
+                                                ta, at, id_)
+                for id_, student, kind, item, sha, payload, ta, at in rows}

@@ -54,7 +54,7 @@ def moodle_participant(s: Student) -> str | None:
     return None
 
 
-def _read(template: Path) -> tuple[list[list[str]], str]:
+def _read(template: Path) -> list[list[str]]:
     try:
         text = Path(template).read_text(encoding="utf-8-sig")
     except OSError as exc:
@@ -63,7 +63,7 @@ def _read(template: Path) -> tuple[list[list[str]], str]:
     rows = list(csv.reader(io.StringIO(text)))
     if not rows:
         raise UsageError(f"The gradebook template {template} is empty.")
-    return rows, text
+    return rows
 
 
 def _column(header: list[str], wanted: str, what: str) -> int:
@@ -76,13 +76,9 @@ def _column(header: list[str], wanted: str, what: str) -> int:
     return matches[0]
 
 
-def _points(s: Student, rubric: Rubric) -> float | None:
-    return total(s, rubric)["points"]
-
-
 def fill_canvas(students: list[Student], rubric: Rubric, template: Path, assignment: str,
                 out: Path) -> Filled:
-    rows, _ = _read(template)
+    rows = _read(template)
     header = rows[0]
     if "ID" not in header:
         raise UsageError(f"{template} has no ID column: not a Canvas gradebook export. "
@@ -109,7 +105,7 @@ def fill_canvas(students: list[Student], rubric: Rubric, template: Path, assignm
             done.no_submission.append(f"{row[0]} (ID {uid})")
             continue
         seen.add(uid)
-        points = _points(s, rubric)
+        points = total(s, rubric)["points"]
         if points is None:
             done.not_graded.append(s.student)
             continue
@@ -122,7 +118,7 @@ def fill_canvas(students: list[Student], rubric: Rubric, template: Path, assignm
 
 
 def fill_moodle(students: list[Student], rubric: Rubric, template: Path, out: Path) -> Filled:
-    rows, _ = _read(template)
+    rows = _read(template)
     header = rows[0]
     ident = _column(header, "Identifier", "the Moodle worksheet")
     if "Grade" not in header:

@@ -45,6 +45,11 @@ def csv_cell(value: object) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
+def from_csv_cell(text: str) -> str:
+    """A cell as ``csv_cell`` wrote it, without the apostrophe it added."""
+    return text[1:] if text[:1] == "'" and text[1:].startswith(_FORMULA_START) else text
+
+
 def xml_text(text: object) -> str:
     """``text`` without the characters XML 1.0 cannot hold (ElementTree escapes the rest)."""
     return _NOT_XML.sub(lambda m: f"\\x{ord(m.group(0)):02x}", str(text))
