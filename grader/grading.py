@@ -22,10 +22,11 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-from . import __version__, cgroups, checks
+from . import __version__, architecture, cgroups, checks
 from .data import Dataset, Split, load_dataset, make_split
 from .environment import unused_gpus
 from .estimate import full_grade_estimate, over_limits
@@ -38,7 +39,7 @@ from .results import (ERROR, ErrorKind, Finding, Results, TaskResult, load_resul
                       save_results)
 from .rubric import Rubric, Task, load_rubric
 from .sandbox import Ended, SandboxLimits
-from .session import Session, task_request
+from .session import Builders, Session, TrainerProcess, task_request
 from .submission import (load_submission, missing_function_message,
                          training_settings, training_table_findings)
 from .written import extract_answers
@@ -187,15 +188,14 @@ def check(submission: str | Path, options: GradeOptions | None = None, *,
     maybe_done = resume and _finished(out_path, selected)
     with tempfile.TemporaryDirectory(prefix="grader-") as tmp:
         tmp = Path(tmp)
-        sessions: list[Session] = []
+        procs: Processes | None = None
         if dataset is None and data_cache is None and not maybe_done:
             # The children import keras (seconds) while this process loads the data: their
             # bundle folder exists now and is filled before a child reads it.
             bundle = tmp / "data"
             bundle.mkdir()
-            sessions = _lane_sessions(n_lanes, sub, rubric, tmp, limits, bundle)
-            for session in sessions:
-                session.start()
+            procs = Processes.make(n_lanes, sub, rubric, tmp, limits, bundle)
+            procs.start()
         try:
             if dataset is None:
                 dataset = load_dataset(data, rubric.input_shape, rubric.num_classes,
@@ -226,22 +226,24 @@ def check(submission: str | Path, options: GradeOptions | None = None, *,
                     save_results(results, out_path)
 
             progress.start(results, selected)
-            if not sessions:
+            if procs is None:
                 bundle = shared_bundle(split, data_cache, dataset.fingerprint, quick) \
                     if data_cache is not None else write_bundle(split, tmp / "data")
-                sessions = _lane_sessions(n_lanes, sub, rubric, tmp, limits, bundle)
+                procs = Processes.make(n_lanes, sub, rubric, tmp, limits, bundle)
+                procs.start()
             else:
                 write_bundle(split, bundle)
             test = TestSet(split.x_test, dataset.y_test[split.test_index], len(split.x_val))
             deadline = time.monotonic() + results.environment["limits"]["submission_timeout_s"]
             shared = LoopShared()
-            run_lanes([TaskLoop(s, results, options, bundle, test, progress, save, deadline,
-                                shared) for s in sessions], selected, done)
+            run_lanes([TaskLoop(procs.builders, trainer, results, options, bundle, test,
+                                progress, save, deadline, shared)
+                       for trainer in procs.trainers], selected, done)
         finally:
-            for session in sessions:
-                session.close()
-        results.environment["child_starts"] = sum(s.starts for s in sessions)
-        results.environment["lanes"] = len(sessions)
+            if procs is not None:
+                procs.close()
+        results.environment["child_starts"] = procs.starts
+        results.environment["lanes"] = len(procs.trainers)
     by_id = {t.id: t for t in results.tasks}
     for comp in rubric.comparisons:
         if comp.task in by_id and comp.baseline in by_id:
@@ -319,14 +321,47 @@ def default_lanes(options: GradeOptions, n_tasks: int) -> int:
     return 2 if options.quick and n_tasks >= 2 and cores >= 2 else 1
 
 
-def _lane_sessions(n: int, sub, rubric: Rubric, tmp: Path, limits: SandboxLimits,
-                   bundle: Path) -> list[Session]:
-    sessions = []
-    for i in range(n):
-        root = tmp if i == 0 else tmp / f"lane-{i + 1}"
-        root.mkdir(exist_ok=True)
-        sessions.append(Session(sub, rubric, root, limits, bundle))
-    return sessions
+@dataclass
+class Processes:
+    """A submission's children: its builders, which its lanes share (usually one), and a
+    trainer per lane."""
+
+    builders: Builders
+    trainers: list[TrainerProcess]
+
+    @classmethod
+    def make(cls, n: int, sub, rubric: Rubric, tmp: Path, limits: SandboxLimits,
+             bundle: Path) -> "Processes":
+        trainers = []
+        for i in range(n):
+            root = tmp / f"lane-{i + 1}"
+            root.mkdir(exist_ok=True)
+            trainers.append(TrainerProcess(root, limits, bundle, rubric.limits.import_timeout_s))
+        made: list[Session] = []
+
+        def builder() -> Session:
+            root = tmp / f"builder-{len(made) + 1}"
+            root.mkdir()
+            made.append(Session(sub, rubric, root, limits, bundle))
+            return made[-1]
+
+        return cls(Builders(builder, n), trainers)
+
+    def start(self) -> None:
+        """Start every child at once: the trainers import keras while the builder imports
+        keras and the submission."""
+        self.builders.first.start()
+        for trainer in self.trainers:
+            trainer.start()
+
+    @property
+    def starts(self) -> int:
+        return self.builders.starts + sum(t.starts for t in self.trainers)
+
+    def close(self) -> None:
+        self.builders.close()
+        for trainer in self.trainers:
+            trainer.close()
 
 
 @dataclass
@@ -337,6 +372,8 @@ class LoopShared:
 
     lock: threading.RLock = field(default_factory=threading.RLock)
     descriptions: dict = field(default_factory=dict)
+    # Tasks whose description is the builder's own account (custom code), not the trainer's.
+    claimed: set = field(default_factory=set)
     noted: bool = False
     # Set when the run is interrupted: the other lanes record and save nothing more (their
     # children are being killed, and a task cut short must not be kept by --resume).
@@ -412,12 +449,13 @@ class TaskLoop:
     the progress display and the submission's deadline.  Several loops (lanes) may share
     one ``LoopShared`` and grade side by side (``run_lanes``)."""
 
-    def __init__(self, session: Session, results: Results, options: GradeOptions,
-                 bundle: Path, test: TestSet, progress: GradeProgress, save, deadline: float,
-                 shared: LoopShared | None = None):
-        self.session = session
-        self.rubric = session.rubric
-        self.sub = session.submission
+    def __init__(self, builders: Builders, trainer: TrainerProcess, results: Results,
+                 options: GradeOptions, bundle: Path, test: TestSet, progress: GradeProgress,
+                 save, deadline: float, shared: LoopShared | None = None):
+        self.builders = builders
+        self.trainer = trainer
+        self.rubric = builders.first.rubric
+        self.sub = builders.first.submission
         self.results = results
         self.options = options
         self.bundle = bundle
@@ -453,7 +491,7 @@ class TaskLoop:
                              f"{type(exc).__name__}: {exc}")
             result.error = {"type": type(exc).__name__, "message": str(exc),
                             "traceback": traceback.format_exc()}
-            self.session.close()
+            self.trainer.close()
         with lock:
             if self.shared.stopped:
                 return
@@ -476,20 +514,21 @@ class TaskLoop:
     def grade(self, task: Task, result: TaskResult) -> None:
         """One task: import (once), check the budget, build, describe, check the structure,
         train under the budget, predict, and decide."""
-        session, rubric, quick = self.session, self.rubric, self.options.quick
+        rubric, quick = self.rubric, self.options.quick
         if time.monotonic() > self.deadline:
             return self._fail(result, ErrorKind.TIMEOUT,
                               f"Not graded: the submission's time limit of "
                               f"{self.submission_timeout_s:.0f} s was used up.")
-        imported = session.ensure()
-        self._record_environment()
-        if isinstance(imported, Ended) or not imported.get("ok"):
-            reason, result.error = import_failure(imported, self.sub,
-                                                  rubric.limits.import_timeout_s)
-            self._fail(result, ErrorKind.IMPORT, reason)
-            result.output_tail = session.import_output
-            session.close()
-            return
+        with self.builders.hold() as builder:
+            imported = builder.ensure()
+            self._record_environment()
+            if isinstance(imported, Ended) or not imported.get("ok"):
+                reason, result.error = import_failure(imported, self.sub,
+                                                      rubric.limits.import_timeout_s)
+                self._fail(result, ErrorKind.IMPORT, reason)
+                result.output_tail = builder.import_output
+                builder.close()
+                return
         with self.shared.lock:
             if not self.shared.noted:  # once per run: notes on the submission as a whole
                 self.shared.noted = True
@@ -512,8 +551,7 @@ class TaskLoop:
         if quick:
             epochs = min(epochs, rubric.quick.epochs)
         if task.same_as is not None and task.same_as not in self.descriptions:
-            desc = session.describe_only(rubric.task(task.same_as), self.seed,
-                                         self.options.dtype_policy)
+            desc = self._describe_only(rubric.task(task.same_as))
             if desc is not None:
                 self.descriptions[task.same_as] = desc
         left = self.deadline - time.monotonic()
@@ -542,10 +580,11 @@ class TaskLoop:
             result.findings += self._structure(task, desc, training)
             return all(f.ok or f.severity != "error" for f in result.findings)
 
-        mark = session.output_mark
-        described, reply = session.run(request, timeout, self._event, train_if)
+        turn = self._build_and_train(task, request, timeout, train_if, result)
+        described, reply = turn.described, turn.reply
         stage = "training" if described else "building the model"
-        if described is None and isinstance(reply, dict) and reply.get("description"):
+        if described is None and isinstance(reply, dict) and reply.get("description") and \
+                turn.child is self.trainer:
             self.descriptions[task.id] = reply["description"]
             result.findings += self._structure(task, reply["description"], training)
         if isinstance(reply, Ended):
@@ -558,15 +597,13 @@ class TaskLoop:
                     "memory": " (a model with far too many parameters, or data copied many "
                               "times?)"}.get(reply.reason, ".")
             self._fail(result, _ENDED_KIND.get(reply.reason, ErrorKind.CRASH), reason)
-            result.output_tail = session.output_tail()
-            session.close()
         else:
             apply_reply(result, reply, task=task, rubric=rubric, sub=self.sub, test=self.test,
                         quick=quick)
             if result.test_accuracy is not None:
                 self._more_seeds(task, request, result, timeout)
         if not result.output_tail:
-            result.output_tail = session.output_tail(since=mark)
+            result.output_tail = turn.output
         checks.decide(task, result, quick)
 
     def _started(self, task: Task, epochs: int) -> None:
@@ -583,13 +620,14 @@ class TaskLoop:
 
     def _record_environment_locked(self) -> None:
         """Once the first child has said hello: its device, versions and sandbox."""
-        hello, env = self.session.hello, self.results.environment
+        first = self.builders.first
+        hello, env = first.hello, self.results.environment
         if hello is None or env.get("device"):
             return
         env.update(device=hello["device"], versions=hello["versions"],
                    determinism=hello["determinism"], network_blocked=hello["network_blocked"],
-                   sandbox=self.session.sandbox_record(),
-                   child_start_s=round(self.session.start_s, 2))
+                   sandbox=first.sandbox_record(),
+                   child_start_s=round(first.start_s, 2))
         if env["sandbox"]["kind"] == "none":
             self.results.notes.append(Finding(
                 "sandbox", False, "Graded WITHOUT a sandbox: the student's code could "
@@ -609,9 +647,15 @@ class TaskLoop:
             return {"epochs": epochs, "batch_size": batch_size}
 
         other = rubric.task(task.same_as) if task.same_as else None
-        return checks.structure_findings(task, rubric, desc, _default_compile(desc, rubric),
-                                         self.descriptions.get(task.same_as), settings(task),
-                                         settings(other) if other else None)
+        found = checks.structure_findings(task, rubric, desc, _default_compile(desc, rubric),
+                                          self.descriptions.get(task.same_as), settings(task),
+                                          settings(other) if other else None)
+        if other is not None and other.id in self.shared.claimed:
+            found.append(Finding("custom_code", False, f"Compared with {other.function}'s model "
+                                 f"as your own code describes it (its custom code cannot be "
+                                 f"rebuilt by the grader): held for a TA.",
+                                 severity=checks.REVIEW))
+        return found
 
     def _more_seeds(self, task: Task, request: dict, result: TaskResult,
                     timeout: float) -> None:
@@ -621,7 +665,7 @@ class TaskLoop:
         the submission's time limit is a failed run (0% in the mean, named in the reason),
         so an unstable model is not judged on its lucky seeds.  The curves and confusion
         matrix stay those of the first seed (``shown_seed``)."""
-        session, rubric, y_test = self.session, self.rubric, self.test.y
+        rubric, y_test = self.rubric, self.test.y
         wanted = self.options.seeds
         band = rubric.fairness.borderline_band
         if task.threshold is not None and abs(result.test_accuracy - task.threshold) <= band:
@@ -638,17 +682,10 @@ class TaskLoop:
                 result.runs.append({"seed": seed, "error": "not run: the submission's time "
                                                            "limit was used up"})
                 continue
-            imported = session.ensure()
-            if isinstance(imported, Ended) or not imported.get("ok"):
-                result.runs.append({"seed": seed, "error": "the submission could not be "
-                                                           "imported"})
-                continue
             self._started(task, request["epochs"])
-            _, reply = session.run({**request, "seed": seed}, min(timeout, left),
-                                   self._event, lambda desc: True)
+            reply = self._again(task, {**request, "seed": seed}, min(timeout, left))
             if isinstance(reply, Ended):
                 result.runs.append({"seed": seed, "error": reply.message})
-                session.close()
                 continue
             if reply.get("nan"):
                 result.runs.append({"seed": seed, "error": f"the loss became NaN at epoch "
@@ -666,6 +703,140 @@ class TaskLoop:
         accs = [r.get("test_accuracy", 0.0) for r in result.runs]
         result.test_accuracy = statistics.fmean(accs)
         result.test_accuracy_std = statistics.stdev(accs) if len(accs) > 1 else None
+
+
+    def _build_and_train(self, task: Task, request: dict, timeout: float, train_if,
+                         result: TaskResult | None = None) -> "Turn":
+        """The builder builds and exports the model; the trainer rebuilds it from that
+        configuration and trains it.  A configuration that cannot cross (custom code: the
+        parent's check or the trainer's says so) is trained in the builder and held, or
+        fails, as the rubric's ``custom_code`` says; ``result`` (None for a further seed)
+        gets the finding that says why."""
+        t_end = time.monotonic() + timeout
+        with self.builders.hold() as builder:
+            mark = builder.output_mark
+            exported = builder.export(request, timeout)
+            output = builder.output_tail(since=mark)
+        if isinstance(exported, Ended) or not exported.get("ok"):
+            return Turn(None, exported, builder, output)
+        reasons = crossing_problems(exported)
+        if not reasons:
+            described, reply = self.trainer.run(to_trainer(request, exported),
+                                                max(t_end - time.monotonic(), 1.0),
+                                                self._event, train_if)
+            if isinstance(reply, dict) and reply.get("cannot_rebuild"):
+                reasons = [reply["cannot_rebuild"]]  # keras' own check, stricter than ours
+            else:
+                if isinstance(reply, dict):  # what the builder did: the report says it
+                    reply = {**reply, **{k: exported[k] for k in
+                                         ("builder_events", "builder_writes",
+                                          "notebook_compile") if k in exported}}
+                return Turn(described, reply, self.trainer, output)
+        why = custom_code_message(task, exported, reasons)
+        if self.rubric.fairness.custom_code == "fail":
+            if result is not None:
+                result.findings.append(Finding("custom_code", False, why + " The rubric fails "
+                                               "such a model (custom_code = \"fail\")."))
+                result.description = exported.get("description")
+            return Turn(None, {**exported, "ev": "result"}, builder, output)
+        with self.shared.lock:
+            self.shared.claimed.add(task.id)
+        if result is not None:
+            result.findings.append(Finding(
+                "custom_code", False, why + " It was trained in the process that runs your "
+                "code, so its result rests on that code: a pass is held for a TA.",
+                severity=checks.REVIEW))
+        with self.builders.hold() as builder:
+            mark = builder.output_mark
+            if isinstance(builder.ensure(), Ended):
+                return Turn(None, Ended("exited", "the submission could not be imported"),
+                            builder, output)
+            described, reply = builder.run(request, max(t_end - time.monotonic(), 1.0),
+                                           self._event, train_if)
+            if isinstance(reply, Ended):
+                builder.close()
+            output += builder.output_tail(since=mark)
+        return Turn(described, reply, builder, output[-4000:])
+
+    def _again(self, task: Task, request: dict, timeout: float) -> dict | Ended:
+        """The task built and trained once more, from another seed: its builder runs again
+        (what it builds may depend on the seed), and the model is trained where the first
+        seed's was."""
+        with self.builders.hold() as builder:
+            imported = builder.ensure()
+        if isinstance(imported, Ended) or not imported.get("ok"):
+            return Ended("exited", "the submission could not be imported")
+        return self._build_and_train(task, request, timeout, lambda desc: True).reply
+
+    def _describe_only(self, task: Task) -> dict | None:
+        """The description of a model that another task is compared with, built (not
+        trained) for that: the trainer's account of the rebuilt model, or None when it does
+        not build.  A model that cannot cross is described by the builder: its own account,
+        which holds the task compared with it (``_structure``)."""
+        limit = self.rubric.limits.import_timeout_s
+        request = task_request(task, self.rubric, self.seed, train=False,
+                               dtype_policy=self.options.dtype_policy)
+        with self.builders.hold() as builder:
+            imported = builder.ensure()
+            if isinstance(imported, Ended) or not imported.get("ok") or \
+                    task.function not in imported["callables"]:
+                return None
+            exported = builder.export(request, limit)
+        if isinstance(exported, Ended) or not exported.get("ok"):
+            return None
+        if crossing_problems(exported):
+            with self.shared.lock:
+                self.shared.claimed.add(task.id)
+            return exported.get("description")
+        _, reply = self.trainer.run(to_trainer(request, exported), limit, None,
+                                    lambda desc: False)
+        if isinstance(reply, dict) and reply.get("cannot_rebuild"):
+            with self.shared.lock:
+                self.shared.claimed.add(task.id)
+            return exported.get("description")
+        if isinstance(reply, Ended) or not reply.get("ok"):
+            return None
+        return reply.get("description")
+
+
+class Turn(NamedTuple):
+    """One task's exchange with the children: the ``described`` message (None when the
+    model was not described before training), the reply or why it ended, the process
+    that replied, and what the student's code printed meanwhile."""
+
+    described: dict | None
+    reply: dict | Ended
+    child: object
+    output: str
+
+
+def crossing_problems(exported: dict) -> list[str]:
+    """Why an exported model cannot be rebuilt by the trainer: empty when it can."""
+    if exported.get("cannot_export"):
+        return [exported["cannot_export"]]
+    if not isinstance(exported.get("architecture"), dict):
+        return ["no configuration was exported"]
+    return architecture.problems(exported["architecture"]) + \
+        architecture.problems(exported.get("compile_config") or {})
+
+
+def custom_code_message(task: Task, exported: dict, reasons: list[str]) -> str:
+    """Why the model cannot cross, naming its custom layers with the keras class each
+    derives from (as the builder describes them: a name, not a verdict)."""
+    layers = ((exported.get("description") or {}).get("layers") or [])
+    custom = [f"`{l.get('class_name')}` (a subclass of {l.get('keras_class')})" for l in layers
+              if l.get("custom") and l.get("keras_class") != l.get("class_name")][:5]
+    named = f" Custom layers: {', '.join(custom)}." if custom else ""
+    return (f"The model {task.function} returns cannot be rebuilt from its configuration: "
+            f"{'; '.join(reasons[:3])}.{named} The grader trains plain keras models (keras' "
+            f"own layers, losses and optimizers) in a process of its own.")
+
+
+def to_trainer(request: dict, exported: dict) -> dict:
+    """The trainer's request: the task's budget and data with the exported model."""
+    return {**request, "architecture": exported["architecture"],
+            "compile_config": exported.get("compile_config"),
+            "seed_states": exported.get("seed_states") or {}}
 
 
 def _default_compile(desc: dict, rubric: Rubric) -> dict:

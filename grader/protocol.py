@@ -20,6 +20,8 @@ MAX_LAYERS = 100_000
 MAX_EPOCHS = 100_000
 MAX_SECONDS = 10**7
 MAX_TEXT = 200_000
+# The messages that answer a command; progress messages ("batch", "epoch") come between.
+ANSWERS = ("hello", "imported", "exported", "described", "result")
 
 
 def encode(msg: dict) -> bytes:
@@ -125,14 +127,48 @@ def _error_problem(err) -> bool:
                         for f in frames))
 
 
+def _builder_report_problem(msg: dict) -> str | None:
+    """What the builder reports beside the model: its compile call, what it did, its error."""
+    nbc = msg.get("notebook_compile")
+    if nbc is not None and not (isinstance(nbc, dict) and isinstance(nbc.get("applied"), bool)):
+        return "the compile report is malformed"
+    for key in ("builder_events", "builder_writes"):
+        if not isinstance(msg.get(key, []), list) or len(msg.get(key, [])) > 100 or not all(
+                _text(x) for x in msg.get(key, [])):
+            return f"{key} is malformed"
+    err = msg.get("error")
+    if err is not None and _error_problem(err):
+        return "the error report is malformed"
+    return None
+
+
+def _export_problem(msg: dict) -> str | None:
+    """An exported model: the architecture and compile settings as JSON objects (what they
+    may hold is ``architecture.problems``'s to say), or why keras could not write them."""
+    for key in ("architecture", "compile_config"):
+        if msg.get(key) is not None and not isinstance(msg[key], dict):
+            return f"the exported {key.replace('_', ' ')} is not an object"
+    states = msg.get("seed_states", {})
+    if not (isinstance(states, dict) and len(states) <= MAX_LAYERS and all(
+            isinstance(k, str) and isinstance(v, list) and len(v) <= 10 and all(
+                isinstance(s, list) and len(s) <= 4 and all(
+                    isinstance(x, int) and not isinstance(x, bool) and abs(x) < 2**63
+                    for x in s) for s in v) for k, v in states.items())):
+        return "the random layers' seeds are malformed"
+    if msg.get("cannot_export") is not None and not _text(msg["cannot_export"]):
+        return "the export report is malformed"
+    return _builder_report_problem(msg)
+
+
 def message_problem(msg: dict, workdir: str, task: str | None = None) -> str | None:
     """Why the parent must not use ``msg``, or None."""
     ev = msg.get("ev")
-    if task is not None and ev in ("described", "result") and msg.get("task") != task:
+    if task is not None and ev in ("described", "result", "exported") and \
+            msg.get("task") != task:
         return f"it answers for task {msg.get('task')!r}, not {task!r}"
     if ev == "described":
         return description_problem(msg.get("description"))
-    if ev == "result":
+    if ev in ("result", "exported"):
         if not isinstance(msg.get("ok"), bool) or not isinstance(msg.get("stage"), str):
             return "the result has no ok/stage"
         if not isinstance(msg.get("timings", {}), dict) or not all(
@@ -141,6 +177,8 @@ def message_problem(msg: dict, workdir: str, task: str | None = None) -> str | N
             return "the timings are malformed"
         if "description" in msg and (p := description_problem(msg["description"])):
             return p
+        if ev == "exported":
+            return _export_problem(msg)
         if "history" in msg and (p := _history_problem(msg["history"])):
             return p
         nan = msg.get("nan")
@@ -150,18 +188,12 @@ def message_problem(msg: dict, workdir: str, task: str | None = None) -> str | N
             return "the NaN report is malformed"
         if msg.get("epochs_run") is not None and not _count(msg["epochs_run"], MAX_EPOCHS):
             return "the epoch count is malformed"
-        nbc = msg.get("notebook_compile")
-        if nbc is not None and not (isinstance(nbc, dict) and isinstance(nbc.get("applied"),
-                                                                         bool)):
-            return "the compile report is malformed"
+        if msg.get("cannot_rebuild") is not None and not _text(msg["cannot_rebuild"]):
+            return "the rebuild report is malformed"
         reinit = msg.get("reinit")
         if reinit is not None and not (isinstance(reinit, dict) and all(
                 isinstance(k, str) and isinstance(v, str) for k, v in reinit.items())):
             return "the re-initialisation report is malformed"
-        for key in ("builder_events", "builder_writes"):
-            if not isinstance(msg.get(key, []), list) or not all(
-                    isinstance(x, str) for x in msg.get(key, [])):
-                return f"{key} is malformed"
         for key in ("predictions", "predictions_reinit"):
             if key in msg:
                 path = msg[key]
@@ -169,9 +201,8 @@ def message_problem(msg: dict, workdir: str, task: str | None = None) -> str | N
                 if not real.startswith(os.path.realpath(workdir) + os.sep) or \
                         not os.path.isfile(real):
                     return "the predictions file is not in the submission's working folder"
-        err = msg.get("error")
-        if err is not None and _error_problem(err):
-            return "the error report is malformed"
+        if (p := _builder_report_problem(msg)):
+            return p
         if not isinstance(msg.get("compile", {}) or {}, dict):
             return "the compile settings are malformed"
         return None

@@ -35,6 +35,8 @@ def import_failure(imported, sub: Submission, limit: float) -> tuple[str, dict |
             f"{where}" + keras2_argument_hint(err.get("message"))), err
 
 _STAGES = {"build": "building the model", "describe": "inspecting the model",
+           "export": "exporting the model's configuration",
+           "rebuild": "rebuilding the model from its configuration",
            "compile": "compiling the model", "train": "training", "predict": "predicting"}
 
 

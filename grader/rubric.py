@@ -75,6 +75,10 @@ class Fairness:
     # same model re-initialised on at least review_agreement of the images.
     review_gap: float = 0.05
     review_agreement: float = 0.9
+    # A model whose configuration cannot be rebuilt from keras' own classes (a custom layer
+    # or model class, a Lambda, a custom loss): "hold" trains it in the process that runs
+    # the student's code and holds a pass for a TA; "fail" fails the task.
+    custom_code: str = "hold"
 
 
 @dataclass(frozen=True)
@@ -353,6 +357,10 @@ def _check_consistency(r: Rubric, where: str) -> None:
     if not 0 <= r.fairness.borderline_band < 1 or r.fairness.borderline_seeds < 1:
         bad("[fairness] needs 0 <= borderline_band < 1 and borderline_seeds >= 1. Received: "
             f"{r.fairness}")
+    if r.fairness.custom_code not in ("hold", "fail"):
+        close = difflib.get_close_matches(str(r.fairness.custom_code), ["hold", "fail"], n=1)
+        bad(f"[fairness] custom_code must be \"hold\" or \"fail\". Received: "
+            f"{r.fairness.custom_code!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
     if not 0 < r.fairness.review_gap < 1 or not 0 < r.fairness.review_agreement <= 1:
         bad("[fairness] needs 0 < review_gap < 1 and 0 < review_agreement <= 1. Received: "
             f"{r.fairness}")

@@ -178,10 +178,15 @@ def _marked_pids(marker: str) -> list[int]:
     return pids
 
 
+# The two children: the builder imports the submission, the trainer never does.
+ROLES = {"builder": "grader.child.worker", "trainer": "grader.child.trainer"}
+
+
 def launch_argv(workdir: Path, limits: SandboxLimits, bundle: Path | None,
-                cmd_fd: int, evt_fd: int) -> list[str]:
-    """The child's command line: the worker, under bubblewrap when that is the sandbox,
-    with its own set-up (limits, network, Landlock rules) as its third argument."""
+                cmd_fd: int, evt_fd: int, role: str = "builder") -> list[str]:
+    """The child's command line: the builder or the trainer, under bubblewrap when that is
+    the sandbox, with its own set-up (limits, network, Landlock rules) as its third
+    argument.  Each sees only its own working folder and the data bundle."""
     kind = limits.confinement.kind if limits.confinement else "none"
     from .environment import visible_gpus
     allow = confine.allow_list(workdir, bundle, bool(limits.gpu) or bool(visible_gpus()))
@@ -189,7 +194,7 @@ def launch_argv(workdir: Path, limits: SandboxLimits, bundle: Path | None,
              "block_network": limits.block_network and kind != "bubblewrap",
              "landlock": allow.to_json() if kind == "landlock" else None,
              "list_dirs": [str(Path(confine.grader_package()).parent)]}
-    argv = [sys.executable, "-m", "grader.child.worker", str(cmd_fd), str(evt_fd),
+    argv = [sys.executable, "-m", ROLES[role], str(cmd_fd), str(evt_fd),
             json.dumps(setup)]
     if kind == "bubblewrap":
         argv = confine.bwrap_argv(allow, workdir, limits.block_network,
@@ -199,8 +204,9 @@ def launch_argv(workdir: Path, limits: SandboxLimits, bundle: Path | None,
 
 class Child:
     def __init__(self, workdir: Path, limits: SandboxLimits = SandboxLimits(),
-                 bundle: Path | None = None):
+                 bundle: Path | None = None, role: str = "builder"):
         self.workdir = workdir
+        self.role = role
         self.limits = limits
         self.marker = uuid.uuid4().hex
         cmd_r, self._cmd_w = os.pipe()
@@ -210,7 +216,8 @@ class Child:
         # way to end all of it (cgroups.py); else the polling below is all there is.
         self.cgroup = cgroups.create(limits.memory_mb)
         self.proc = subprocess.Popen(
-            cgroups.enter_argv(self.cgroup, launch_argv(workdir, limits, bundle, cmd_r, evt_w)),
+            cgroups.enter_argv(self.cgroup, launch_argv(workdir, limits, bundle, cmd_r, evt_w,
+                                                        role)),
             pass_fds=(cmd_r, evt_w), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, cwd=workdir,
             env=child_env(workdir, self.marker, limits.gpu, limits.gpu_shared),
@@ -229,6 +236,26 @@ class Child:
     def _pump(self) -> None:
         for chunk in iter(lambda: self.proc.stdout.read1(1 << 16), b""):
             self.output.add(chunk)
+
+    def settle_output(self, limit_s: float = 0.5) -> None:
+        """Wait (briefly) until what the child printed before its last message is in
+        ``output``: its stdout and its event pipe are read by different threads, so a
+        message can arrive before the lines printed just before it."""
+        import array
+        import fcntl
+        import termios
+
+        end = time.monotonic() + limit_s
+        pending = array.array("i", [0])
+        while time.monotonic() < end:
+            try:
+                fcntl.ioctl(self.proc.stdout.fileno(), termios.FIONREAD, pending)
+            except (OSError, ValueError):
+                return
+            if pending[0] == 0:
+                break
+            time.sleep(0.005)
+        time.sleep(0.01)  # the reading thread has read the last bytes: let it store them
 
     def send(self, msg: dict) -> bool:
         try:
@@ -258,6 +285,12 @@ class Child:
             while self._pending:
                 msg = self._pending.popleft()
                 problem = protocol.message_problem(msg, str(self.workdir), task)
+                if msg.get("ev") in protocol.ANSWERS and msg.get("ev") not in events:
+                    # An answer to a question not asked: the child's own code never sends one.
+                    self.kill()
+                    return Ended("protocol", f"sent a {msg.get('ev')!r} message when the "
+                                             f"grader waited for {' or '.join(events)}; nothing "
+                                             f"it reported was used")
                 if msg.get("ev") in events:
                     if problem:
                         self.kill()
@@ -273,7 +306,7 @@ class Child:
                     self.kill()
                     return Ended("memory", f"used more than the memory limit of "
                                            f"{self.limits.memory_mb} MiB and was stopped")
-                return Ended("exited", _exit_text(code), code)
+                return Ended("exited", _exit_text(code, self.role), code)
             left = deadline - time.monotonic()
             if left <= 0:
                 self.kill()
@@ -375,12 +408,14 @@ class Child:
         self._drain.join(timeout=2)
 
 
-def _exit_text(code: int) -> str:
+def _exit_text(code: int, role: str = "builder") -> str:
+    who = "the process running the submission" if role == "builder" else \
+        "the grader's training process"
     if code is not None and code < 0:
         try:
             name = signal.Signals(-code).name
         except ValueError:
             name = f"signal {-code}"
         hint = " (out of memory?)" if name == "SIGKILL" else ""
-        return f"the process running the submission was killed by {name}{hint}"
-    return f"the process running the submission exited with code {code}"
+        return f"{who} was killed by {name}{hint}"
+    return f"{who} exited with code {code}"

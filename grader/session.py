@@ -1,15 +1,22 @@
-"""One submission's child process, seen from the grader: started, the submission imported
-once, a request per task, restarted after a crash or a timeout.
+"""One submission's two kinds of child process, seen from the grader.
+
+``Session``: the builder, which imports the submission once and builds and exports each
+task's model (and trains one only when its configuration cannot cross).  ``Builders``:
+a submission's builders, shared by its lanes, one exchange at a time each; usually one.  ``TrainerProcess``: a lane's trainer, which
+never imports the submission and trains what the builder exported.  Either is restarted
+after a crash or a timeout.
 
 The messages are ``protocol`` lines; ``task_request`` is the one place where a task
 becomes a request.
 """
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from pathlib import Path
 
-from .errors import BackendError, GraderError
+from .errors import BackendError
 from .rubric import Rubric, Task
 from .sandbox import Child, Ended, SandboxLimits, student_output
 from .submission import Submission
@@ -34,8 +41,81 @@ def task_request(task: Task, rubric: Rubric, seed: int, *, train: bool,
     return request
 
 
+def exchange(child: Child, request: dict, timeout: float, on_event,
+             train_if) -> tuple[dict | None, dict | Ended]:
+    """Send one task to ``child``.  When it has built and described the model,
+    ``train_if(description)`` decides train or skip; the whole exchange shares ``timeout``.
+    Returns the ``described`` message (None if the child answered without one) and the
+    result, or why the child's turn ended."""
+    t_end = time.monotonic() + timeout
+    child.reset_progress(int(request.get("epochs") or 0))
+    child.send(request)
+    reply = child.wait_for(("described", "result"), timeout, on_event=on_event,
+                           task=request["task"])
+    if not (isinstance(reply, dict) and reply.get("ev") == "described"):
+        return None, reply
+    child.send({"op": "train" if train_if(reply["description"]) else "skip"})
+    return reply, child.wait_for("result", max(t_end - time.monotonic(), 1.0),
+                                 on_event=on_event, task=request["task"])
+
+
+def _hello(child: Child, limit: float, what: str) -> dict:
+    hello = child.wait_for("hello", limit)
+    if isinstance(hello, Ended):
+        tail = child.output.text().strip().splitlines()[-5:]
+        raise BackendError(f"Could not start keras in the {what}: " + hello.message
+                           + (": " + " / ".join(tail) if tail else ""),
+                           hint="Check that keras and a backend (TensorFlow, JAX or PyTorch) "
+                                "import in this Python: python -c 'import keras'.")
+    return hello
+
+
+class TrainerProcess:
+    """A lane's trainer: started at once (it imports keras while the builder imports the
+    submission), restarted after a task that killed it."""
+
+    def __init__(self, workroot: Path, limits: SandboxLimits, bundle: Path | None,
+                 import_timeout_s: float):
+        self.workroot = workroot
+        self.limits = limits
+        self.bundle = bundle
+        self.import_timeout_s = import_timeout_s
+        self.child: Child | None = None
+        self.hello: dict | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        self.starts += 1
+        self.hello = None
+        workdir = self.workroot / f"trainer-{self.starts}"
+        workdir.mkdir()
+        self.child = Child(workdir, self.limits, self.bundle, role="trainer")
+
+    def ensure(self) -> dict:
+        """A started trainer: its hello (raises ``BackendError`` when keras cannot start)."""
+        if self.child is None or self.child.proc.poll() is not None:
+            self.close()
+            self.start()
+        if self.hello is None:
+            self.hello = _hello(self.child, self.import_timeout_s, "trainer")
+        return self.hello
+
+    def run(self, request: dict, timeout: float, on_event, train_if):
+        self.ensure()
+        described, reply = exchange(self.child, request, timeout, on_event, train_if)
+        if isinstance(reply, Ended):
+            self.close()
+        return described, reply
+
+    def close(self) -> None:
+        if self.child is not None:
+            self.child.close()
+            self.child = None
+
+
 class Session:
-    """One child with the submission imported into it."""
+    """The builder: one child with the submission imported into it.  Lanes share it;
+    ``lock`` makes their exchanges one at a time."""
 
     def __init__(self, submission: Submission, rubric: Rubric, workroot: Path,
                  limits: SandboxLimits, bundle: Path | None = None):
@@ -52,6 +132,8 @@ class Session:
         self.starts = 0
         self.started_at = 0.0
         self.start_s = 0.0  # from starting the child to its hello (importing keras)
+        self.lock = threading.RLock()
+        self.last_output = None  # the output of the last child closed
 
     def start(self) -> None:
         """Start a child without waiting for it: it imports keras (seconds) while the
@@ -73,14 +155,8 @@ class Session:
         if not alive:  # else started early (``start``), importing keras meanwhile
             self.close()
             self.start()
-        hello = self.child.wait_for("hello", self.rubric.limits.import_timeout_s)
-        if isinstance(hello, Ended):
-            tail = self.child.output.text().strip().splitlines()[-5:]
-            raise BackendError("Could not start keras in a child process: " + hello.message
-                              + (": " + " / ".join(tail) if tail else ""),
-                              hint="Check that keras and a backend (TensorFlow, JAX or PyTorch) "
-                                   "import in this Python: python -c 'import keras'.")
-        self.hello = hello
+        self.hello = _hello(self.child, self.rubric.limits.import_timeout_s,
+                            "process that runs the submission")
         self.start_s = time.monotonic() - self.started_at
         self.child.send({"op": "import",
                          "path": str(self.submission.module_path(self.child.workdir))})
@@ -95,47 +171,39 @@ class Session:
     @property
     def output_mark(self) -> int:
         """Where the child's output stands now: ``output_tail(since=...)`` reads from here."""
-        return self.child.output.total if self.child is not None else 0
+        output = self.child.output if self.child is not None else self.last_output
+        return output.total if output is not None else 0
 
     def output_tail(self, since: int = 0) -> str:
         """What the student's code printed (since ``since``), without the backend's own
         start-up logging, the last 4,000 characters."""
-        if self.child is None:
+        output = self.child.output if self.child is not None else self.last_output
+        if output is None:
             return ""
-        return student_output(self.child.output.text(since=since))[-4000:]
+        return student_output(output.text(since=since))[-4000:]
 
     def run(self, request: dict, timeout: float, on_event, train_if) -> tuple[dict | None,
                                                                               dict | Ended]:
-        """Send one task.  When the child has built and described the model,
-        ``train_if(description)`` decides train or skip; the whole exchange shares
-        ``timeout``.  Returns the ``described`` message (None if the child answered without
-        one) and the result, or why the child's turn ended."""
-        t_end = time.monotonic() + timeout
-        self.child.reset_progress(int(request.get("epochs") or 0))
-        self.child.send(request)
-        reply = self.child.wait_for(("described", "result"), timeout, on_event=on_event,
-                                    task=request["task"])
-        if not (isinstance(reply, dict) and reply.get("ev") == "described"):
-            return None, reply
-        self.child.send({"op": "train" if train_if(reply["description"]) else "skip"})
-        return reply, self.child.wait_for("result", max(t_end - time.monotonic(), 1.0),
-                                          on_event=on_event, task=request["task"])
+        """Train in the builder (``exchange``): only for a model whose configuration
+        cannot cross to the trainer."""
+        described, reply = exchange(self.child, request, timeout, on_event, train_if)
+        if not isinstance(reply, Ended):
+            self.child.settle_output()
+        return described, reply
 
-    def describe_only(self, task: Task, seed: int, dtype_policy: str) -> dict | None:
-        """Build (not train) a model that another task is compared with: its description,
-        or None when it does not build."""
+    def export(self, request: dict, timeout: float) -> dict | Ended:
+        """Build the task's model and export it (the ``exported`` message), or why the
+        child's turn ended (then the child is closed)."""
         imported = self.ensure()
-        if isinstance(imported, Ended) or not imported.get("ok") or \
-                task.function not in imported["callables"]:
-            return None
-        self.child.send(task_request(task, self.rubric, seed, train=False,
-                                     dtype_policy=dtype_policy))
-        reply = self.child.wait_for("result", self.rubric.limits.import_timeout_s,
-                                    task=task.id)
+        if isinstance(imported, Ended) or not imported.get("ok"):
+            return Ended("exited", "the submission could not be imported")
+        self.child.send({**request, "op": "export"})
+        reply = self.child.wait_for("exported", timeout, task=request["task"])
         if isinstance(reply, Ended):
             self.close()
-            return None
-        return reply["description"] if reply.get("ok") else None
+        else:
+            self.child.settle_output()
+        return reply
 
     def sandbox_record(self) -> dict:
         """What actually confined the child: what the parent chose, as the child reports it."""
@@ -152,4 +220,60 @@ class Session:
     def close(self) -> None:
         if self.child is not None:
             self.child.close()
+            self.last_output = self.child.output  # what it printed, for the report
             self.child = None
+
+
+class Builders:
+    """A submission's builders, shared by its lanes.  Building and exporting a model takes
+    a fraction of a second, so one builder serves every lane; a lane that has waited
+    ``patience_s`` for it (the other lane's builder function hangs, or a model that cannot
+    cross trains there for minutes) starts one of its own, up to one per lane."""
+
+    def __init__(self, make, limit: int, patience_s: float = 15.0):
+        self.make = make
+        self.limit = limit
+        self.patience_s = patience_s
+        self.all: list[Session] = [make()]
+        self._lock = threading.Lock()
+
+    @property
+    def first(self) -> Session:
+        return self.all[0]
+
+    @property
+    def starts(self) -> int:
+        return sum(b.starts for b in self.all)
+
+    def _take(self) -> Session:
+        for builder in list(self.all):
+            if builder.lock.acquire(blocking=False):
+                return builder
+        if self.first.lock.acquire(timeout=self.patience_s):
+            return self.first
+        with self._lock:
+            if len(self.all) < self.limit:
+                builder = self.make()
+                builder.lock.acquire()
+                self.all.append(builder)
+                return builder
+        self.first.lock.acquire()
+        return self.first
+
+    @contextlib.contextmanager
+    def hold(self):
+        """A builder for one exchange, this lane's alone until the block ends; closed when
+        the block is left by an exception (the exchange was cut short)."""
+        builder = self._take()
+        try:
+            yield builder
+        except BaseException:
+            builder.close()
+            raise
+        finally:
+            builder.lock.release()
+
+    def close(self) -> None:
+        for builder in self.all:
+            with builder.lock:
+                builder.close()

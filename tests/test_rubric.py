@@ -48,6 +48,14 @@ def test_unknown_top_level_key(tmp_path):
     assert "validation_fraction" in info.value.hint
 
 
+def test_custom_code_policy_is_hold_or_fail(tmp_path):
+    assert load_rubric().fairness.custom_code == "hold"
+    path = write(tmp_path, bundled().replace('custom_code = "hold"', 'custom_code = "hodl"'))
+    with pytest.raises(RubricError, match=r"custom_code must be \"hold\" or \"fail\". "
+                                          r"Received: 'hodl' \(did you mean 'hold'\?\)"):
+        load_rubric(path)
+
+
 def test_threshold_given_as_percent_is_rejected_with_the_fix(tmp_path):
     path = write(tmp_path, bundled().replace("threshold = 0.62", "threshold = 62"))
     with pytest.raises(RubricError, match="between 0 and 1. Received: 62") as info:

@@ -12,7 +12,7 @@ import pytest
 import grader
 from grader import confine
 from grader.errors import UsageError
-from grader.results import FAILED, HELD
+from grader.results import FAILED
 
 AVAILABLE = [k for k in ("bubblewrap", "landlock") if confine.detect(k).kind == k]
 ESCAPE_FILE = Path("/tmp/grader-import-escape.txt")
@@ -58,11 +58,11 @@ def test_every_escape_is_contained(kind, synthetic_npz, submission, tmp_path, ba
         assert bait not in text
 
 
-def test_without_a_sandbox_a_stolen_answer_is_held_for_review(synthetic_npz, submission,
-                                                               tmp_path, monkeypatch):
-    """The thief reads the labels (nothing stops it here) and scores 100%; re-initialising
-    its weights does not change its answers, so the pass is held: zero points, a reason,
-    and the run warns that it had no sandbox."""
+def test_without_a_sandbox_stolen_labels_reach_no_prediction(synthetic_npz, submission,
+                                                             tmp_path, monkeypatch):
+    """The thief reads the labels (nothing stops it here) and patches ``predict`` to answer
+    from them, in the process that runs its code; the grader's trainer predicts with the
+    model's own weights, so it scores at chance, and the run warns that it had no sandbox."""
     monkeypatch.setenv("GRADER_CIFAR10", str(synthetic_npz))
     ESCAPE_FILE.unlink(missing_ok=True)
     try:
@@ -71,10 +71,7 @@ def test_without_a_sandbox_a_stolen_answer_is_held_for_review(synthetic_npz, sub
         ESCAPE_FILE.unlink(missing_ok=True)
     fc = r.task("fc")
     assert str(synthetic_npz) in _reached(fc)["data_files"]
-    assert fc.test_accuracy == 1.0 and fc.reinit_agreement == 1.0
-    assert fc.status == HELD and fc.points == 0
-    assert "Held for review" in fc.reason and "re-initialising the model's weights" in \
-        fc.reason.lower()
+    assert fc.test_accuracy < 0.3 and fc.status == FAILED and fc.points == 0
     assert r.environment["sandbox"]["kind"] == "none"
     assert any(n.check == "sandbox" and "WITHOUT a sandbox" in n.message for n in r.notes)
     assert not r.passed

@@ -303,7 +303,7 @@ def test_reinitialise_reports_an_optimizer_it_could_not_rebuild():
     import keras
     from keras import layers
 
-    from grader.child.worker import reinitialise
+    from grader.child.task import reinitialise
 
     class Opaque(keras.optimizers.SGD):
         def get_config(self):
@@ -323,7 +323,7 @@ def test_a_model_that_cannot_be_cloned_is_still_reinitialised():
     import keras
     from keras import layers
 
-    from grader.child.worker import reinitialise
+    from grader.child.task import reinitialise
 
     class NoConfig(layers.Layer):
         def call(self, x):

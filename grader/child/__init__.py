@@ -9,4 +9,5 @@ code runs only here.
 """
 
 # The grader modules outside this package that the child may import.
-ALLOWED_PARENT_MODULES = ("grader.protocol", "grader.landlock", "grader.environment")
+ALLOWED_PARENT_MODULES = ("grader.protocol", "grader.landlock", "grader.environment",
+                          "grader.architecture")

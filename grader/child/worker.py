@@ -1,40 +1,23 @@
-"""The child's side: import the submission, build, describe, train, predict.
+"""The builder: import the submission, call its model-building functions, export each
+model as data.
 
-Student code runs only in this process.  It is started by ``sandbox.Child``
-with two extra pipes (commands in, events out) and answers one command at a
-time.  It never receives test labels: only the images it needs.  What it sends
-back is data that the grader's process checks before use.
+Student code runs only in this process.  What it sends back is a claim: the grader's
+process checks every message, and the models are trained by the trainer
+(``trainer.py``) from the exported configuration, never here, except a model whose
+configuration cannot cross (custom code), which is trained here the way it was before
+and held for a TA.  It never receives test labels: only the images it needs.
 """
 from __future__ import annotations
 
-import gc
 import importlib.util
 import inspect
 import json
 import os
-import re
 import sys
 import time
 import traceback
 
-from .. import protocol
-
-MAX_MESSAGE = 1500
-RECHECK_IMAGES = 1000
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_TRACE_LINE = re.compile(r'^\s*(File "|Detected at node|defined at \(most recent call last\)|'
-                         r'\[\[\{\{node)')
-
-
-def clean_message(message: str) -> str:
-    """Keep what a student can act on: no colour codes, no TensorFlow graph stack dumps."""
-    lines = [l.rstrip() for l in _ANSI.sub("", message).splitlines()]
-    lines = [l for l in lines if l.strip() and not _TRACE_LINE.match(l)]
-    text = "\n".join(lines)
-    if len(text) > MAX_MESSAGE:
-        text = text[:MAX_MESSAGE // 3] + "\n...\n" + text[-2 * MAX_MESSAGE // 3:]
-    return text
-
+from .task import TaskRunner, clean_message
 
 def student_error(exc: BaseException, path: str) -> dict:
     """The error as a student should read it: type, message, and only the frames in their file."""
@@ -110,123 +93,37 @@ class BuilderAudit:
                 setattr(keras.Model, name, original)
 
 
-def network_blocked() -> bool:
-    """True when this process sees no network interface but loopback."""
-    import socket
-    try:
-        return all(name == "lo" for _, name in socket.if_nameindex())
-    except OSError:
-        return False
-
-
-def _reinitialise_by_initializers(model) -> list[str]:
-    """Re-draw every variable that a layer keeps beside its initializer (``kernel`` and
-    ``kernel_initializer``, ``moving_mean`` and ``moving_mean_initializer``...).  Returns the
-    paths of the weights this did not reach."""
+def seed_states(model) -> dict[str, list[list[int]]]:
+    """Where each random layer (Dropout, augmentation) starts its random stream, by layer
+    name: drawn when the student's code built the layer, and kept when the builder trained,
+    so the trainer starts from the same place and a seed trains as it did there."""
     import keras
 
-    done = set()
+    out = {}
     for layer in model._flatten_layers(include_self=False, recursive=True):
-        for attr, init in list(vars(layer).items()):
-            if not attr.endswith("_initializer") or init is None:
-                continue
-            var = getattr(layer, attr[:-len("_initializer")], None)
-            if isinstance(var, keras.Variable):
-                var.assign(keras.initializers.get(init)(var.shape, dtype=var.dtype))
-                done.add(id(var))
-    return [getattr(w, "path", w.name) for w in model.weights if id(w) not in done]
-
-
-def reinitialise(model) -> dict:
-    """Fresh weights for the architecture: whatever weights the builder set are gone.
-
-    The fresh values come from a clone of the model (new layers, new initial
-    values) and are copied into the student's own model object, which keeps
-    its class, so an overridden ``train_step`` still runs.  Where the model cannot be
-    cloned (a layer without a usable config), every weight that sits beside its
-    initializer is re-drawn from it instead.  The optimizer is rebuilt from its config:
-    no state from training inside the builder survives.
-    Returns what happened: ``weights`` and ``optimizer`` are "fresh", or say why not.
-    """
-    import keras
-
-    out = {"weights": "fresh", "optimizer": "fresh"}
-    compiled = getattr(model, "compiled", False)
-    try:
-        # clone_model also copies the compile settings, which need not serialise; the
-        # optimizer is rebuilt below on its own.
-        model.compiled = False
-        fresh = keras.models.clone_model(model)
-        model.set_weights(fresh.get_weights())
-    except Exception as exc:  # a layer without get_config, a subclassed model
-        try:
-            missed = _reinitialise_by_initializers(model)
-        except Exception as inner:
-            missed = [f"all ({type(inner).__name__})"]
-        if missed:
-            out["weights"] = (f"could not all be re-initialised (cloning failed with "
-                              f"{type(exc).__name__}); these kept the values the builder left: "
-                              f"{', '.join(missed[:8])}" + (" ..." if len(missed) > 8 else ""))
-    finally:
-        model.compiled = compiled
-    optimizer = getattr(model, "optimizer", None)
-    if compiled and getattr(model, "loss", None) is not None:
-        try:
-            optimizer = type(optimizer).from_config(optimizer.get_config())
-        except Exception as exc:
-            # The old optimizer's slots (momentum, Adam's moments) would carry over state
-            # from training in the builder: a default optimizer of the same class does not.
-            try:
-                optimizer = type(optimizer)()
-                out["optimizer"] = (f"could not be rebuilt from its config "
-                                    f"({type(exc).__name__}); a {type(optimizer).__name__} with "
-                                    f"default settings was used instead")
-            except Exception:
-                optimizer = "adam"
-                out["optimizer"] = (f"could not be rebuilt ({type(exc).__name__}); Adam with "
-                                    f"default settings was used instead")
-        model.compile(optimizer=optimizer, loss=model.loss,
-                      jit_compile=getattr(model, "jit_compile", "auto"))
+        states = [keras.ops.convert_to_numpy(g.state).astype("int64").tolist()
+                  for g in getattr(layer, "_seed_generators", None) or []]
+        if states:
+            out[layer.name] = states
     return out
 
 
-class Worker:
+class Worker(TaskRunner):
+    """The builder: imports the submission, builds each model and exports it as data; trains
+    only a model whose configuration cannot cross to the trainer (``run_task``)."""
+
     def __init__(self, evt_fd: int, commands):
-        self.evt_fd = evt_fd
-        self.commands = commands
+        super().__init__(evt_fd, commands)
         self.module = None
         self.path = ""
         self.audit = BuilderAudit()
-        self._data: dict[str, tuple] = {}
 
-    def emit(self, msg: dict) -> None:
-        protocol.write(self.evt_fd, msg)
+    def handlers(self) -> dict:
+        return {"import": lambda msg: self.import_submission(msg["path"]),
+                "export": self.export, "task": self.run_task}
 
-    # -- commands ---------------------------------------------------------
-    def hello(self, confinement: dict | None = None) -> None:
-        t0 = time.perf_counter()
-        from .deferred import deferred_imports
-        with deferred_imports():
-            import keras  # noqa: F401  (timed: the start-up cost of every child)
-        from .backend import backend_info
-        info = backend_info()
-        determinism = False
-        if info["device"]["backend"] == "tensorflow":
-            import tensorflow as tf
-            tf.config.experimental.enable_op_determinism()
-            determinism = True
-        elif info["device"]["backend"] == "jax":
-            determinism = info["device"]["kind"] == "cpu" or \
-                "xla_gpu_deterministic_ops=true" in os.environ.get("XLA_FLAGS", "")
-        # What the backend imported lives as long as the child.  keras' clear_session(),
-        # run before every task, collects garbage in full, which walks all of it (about
-        # 300,000 objects with TensorFlow: 0.14-0.2 s a task on a 2-core CPU); frozen, it
-        # is skipped.  The submission is imported later: its objects are collected as
-        # before.
-        gc.freeze()
-        self.emit({"ev": "hello", "pid": os.getpid(), "import_s": time.perf_counter() - t0,
-                   "determinism": determinism, "network_blocked": network_blocked(),
-                   "sandbox": confinement or {"kind": "none", "problem": None}, **info})
+    def error(self, exc: BaseException) -> dict:
+        return student_error(exc, self.path)
 
     def import_submission(self, path: str) -> None:
         self.path = os.path.abspath(path)
@@ -256,20 +153,6 @@ class Worker:
                   if isinstance(f, dict)]
         self.emit({"ev": "imported", "ok": True, "callables": callables, "training": training,
                    "failed_imports": failed, "import_s": time.perf_counter() - t0})
-
-    def data(self, folder: str):
-        if folder not in self._data:
-            import numpy as np
-            from .training import to_float
-
-            def load(name):
-                return np.load(os.path.join(folder, name + ".npy"), mmap_mode="r",
-                               allow_pickle=False)
-
-            self._data = {folder: (to_float(load("x_train")), np.asarray(load("y_train")),
-                                   to_float(load("x_val")), np.asarray(load("y_val")),
-                                   to_float(load("x_test")))}
-        return self._data[folder]
 
     def build(self, req: dict):
         import keras
@@ -318,138 +201,48 @@ class Worker:
                                              f"{clean_message(str(exc))[:300]}"}
         return {"applied": True}
 
-    def run_task(self, req: dict) -> None:
-        import keras
-        import numpy as np
-        from .describe import describe_compile, describe_model
-        from .training import compile_for_grading, encode_labels, fit, predict
+    def make_model(self, req: dict, out: dict):
+        """The student's model, as their function builds it (with a notebook's compile
+        call applied), and what the builder did besides building."""
+        model = self.build(req)
+        out["notebook_compile"] = self.apply_notebook_compile(req["function"], model)
+        out["builder_events"] = list(self.audit.events)
+        out["builder_writes"] = list(self.audit.escapes)
+        return model
 
-        task_id = req["task"]
-        out = {"ev": "result", "task": task_id, "ok": False, "stage": "build", "timings": {}}
+    def export(self, req: dict) -> None:
+        """Build the task's model and send it as data: its architecture (``to_json``), its
+        compile settings (``get_compile_config``), the builder's own description of it (for
+        the report only) and what the builder did.  ``cannot_export`` says why a model has
+        no configuration keras can write."""
+        from .describe import is_compiled
+
+        out = {"ev": "exported", "task": req["task"], "ok": False, "stage": "build",
+               "timings": {}}
         t0 = time.perf_counter()
         try:
-            keras.backend.clear_session()
-            keras.utils.set_random_seed(req["seed"])
-            keras.config.set_dtype_policy(req.get("dtype_policy") or "float32")
-            model = self.build(req)
-            out["timings"]["build_s"] = time.perf_counter() - t0
-            out["notebook_compile"] = self.apply_notebook_compile(req["function"], model)
-            out["stage"] = "describe"
-            out["description"] = describe_model(model)
-            out["description"]["compile"] = describe_compile(model, req.get("optimizer"),
-                                                             req.get("loss"))
-            out["builder_events"] = list(self.audit.events)
-            out["builder_writes"] = list(self.audit.escapes)
-            if req.get("train", True):
-                # The grader's process checks the structure first: a model that fails it is
-                # not worth minutes of training.
-                self.emit({"ev": "described", "task": task_id,
-                           "description": out["description"]})
-                go = self.next_command()
-                if go.get("op") != "train":
-                    req["train"] = False
-            if not req.get("train", True):
-                out["ok"] = True
-                return
-            out["stage"] = "compile"
-            out["reinit"] = reinitialise(model)
-            out["compile"] = compile_for_grading(model, req["optimizer"], req["loss"],
-                                                 req["steps_per_execution"], req["num_classes"])
-            x_train, y_train, x_val, y_val, x_test = self.data(req["data"])
-            one_hot = out["compile"]["loss"]["one_hot"]
-            out["stage"] = "train"
-            val = (x_val, encode_labels(y_val, req["num_classes"], one_hot)) \
-                if req.get("validate", True) else (None, None)
-            trained = fit(model, x_train, encode_labels(y_train, req["num_classes"], one_hot),
-                          *val, epochs=req["epochs"], batch_size=req["batch_size"], emit=self.emit,
-                          task_id=task_id)
-            out["history"], out["nan"] = trained["history"], trained["nan"]
-            out["timings"]["train_s"] = trained["train_s"]
-            out["timings"].update(trained["timing"])
-            out["epochs_run"] = trained["epochs_run"]
-            out["stage"] = "predict"
-            # One batch per call: keras unrolls a multi-batch prediction call into a copy of
-            # the forward graph per batch (20 for the test set), traced anew; the
-            # predictions are the same either way.
-            model.steps_per_execution, model.predict_function = 1, None
-            t1 = time.perf_counter()
-            preds = predict(model, x_test)
-            out["timings"]["predict_s"] = time.perf_counter() - t1
-            pred_file = os.path.join(os.getcwd(), f"predictions-{task_id}.npy")
-            np.save(pred_file, preds, allow_pickle=False)
-            out["predictions"] = pred_file
-            if req.get("recheck"):
-                # The same model with fresh weights, on the first images: its answers must
-                # change, or they never came from the trained weights (the parent compares).
-                out["stage"] = "recheck"
-                reinitialise(model)
-                n = min(len(x_test), RECHECK_IMAGES)
-                again = predict(model, x_test[:n])
-                again_file = os.path.join(os.getcwd(), f"predictions-reinit-{task_id}.npy")
-                np.save(again_file, again, allow_pickle=False)
-                out["predictions_reinit"] = again_file
+            model = self.made_and_described(req, out, t0)
+            out["stage"] = "export"
+            try:
+                out["architecture"] = json.loads(model.to_json())
+                out["seed_states"] = seed_states(model)
+                if is_compiled(model):
+                    compile_config = json.loads(json.dumps(model.get_compile_config()))
+                    compile_config["jit_compile"] = getattr(model, "jit_compile", "auto")
+                    out["compile_config"] = compile_config
+            except Exception as exc:  # a custom layer or model without a usable get_config
+                out.pop("architecture", None)
+                out["cannot_export"] = (f"keras could not write its configuration "
+                                        f"({type(exc).__name__}: "
+                                        f"{clean_message(str(exc)).splitlines()[0][:200]})")
             out["ok"] = True
-        except BaseException as exc:  # the student's code raised, at any stage
+        except BaseException as exc:  # the student's code raised while building
             out["error"] = student_error(exc, self.path)
         finally:
             out["timings"]["total_s"] = time.perf_counter() - t0
             self.emit(out)
 
 
-    def next_command(self) -> dict:
-        line = self.commands.readline()
-        return json.loads(line) if line else {"op": "exit"}
-
-
-def setup(config: dict) -> dict:
-    """The child confines itself before anything else runs in it (and before keras starts
-    threads): file-size and core limits, death with the grader, a network namespace with
-    no interface, and the Landlock allow-list.  Returns what holds, for the hello."""
-    import ctypes
-    import resource
-
-    mb = int(config.get("max_file_mb", 2048)) * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_FSIZE, (mb, mb))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    state = {"kind": config.get("sandbox", "none"), "problem": None}
-    if not sys.platform.startswith("linux"):
-        return state
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL: die with the grader
-    if config.get("block_network"):
-        if libc.unshare(0x40000000) != 0:  # CLONE_NEWNET, as root
-            libc.unshare(0x10000000 | 0x40000000)  # with a user namespace, unprivileged
-    if config.get("landlock"):
-        from .. import landlock
-        rules = config["landlock"]
-        try:
-            # Its own /proc entry (the target of /proc/self), not other processes'.
-            state["landlock"] = landlock.restrict(
-                read=rules["read"] + rules.get("devices", []) + [f"/proc/{os.getpid()}"],
-                execute=rules["execute"],
-                read_write=rules["read_write"], list_dirs=config.get("list_dirs", []))
-        except OSError as exc:
-            state.update(kind="none", problem=f"Landlock could not be enforced: {exc}")
-    return state
-
-
-def main(argv: list[str]) -> int:
-    cmd_fd, evt_fd = int(argv[1]), int(argv[2])
-    confinement = setup(json.loads(argv[3]) if len(argv) > 3 else {})
-    worker = Worker(evt_fd, os.fdopen(cmd_fd, "rb"))
-    worker.hello(confinement)
-    while True:
-        msg = worker.next_command()
-        op = msg.get("op")
-        if op == "import":
-            worker.import_submission(msg["path"])
-        elif op == "task":
-            worker.run_task(msg)
-        elif op == "exit":
-            break
-    return 0
-
-
 if __name__ == "__main__":
-    sys.stdout.reconfigure(line_buffering=True)
-    os._exit(main(sys.argv))  # skip interpreter teardown: a student's atexit hooks must not hang us
+    from .start import main
+    main(sys.argv, Worker)

@@ -1,5 +1,6 @@
 """Nested models: a functional model whose head is a Sequential ending in softmax, and a
-custom layer whose get_config raises. Both are fine models and must be graded as such."""
+custom layer whose get_config raises. Both are fine models and must be graded as such (the
+custom layer's model is trained where it is built, and held for a TA)."""
 import keras
 from keras import layers
 
