@@ -15,76 +15,33 @@ the rest, so an interrupted batch is finished by running it again.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import os
-import platform
 import queue
 import re
 import tempfile
-import time
-import unicodedata
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import atomic
+from . import atomic, cluster, confine
 from .data import Dataset, load_dataset
 from .environment import visible_gpus
-from .errors import BackendError, GraderError, SubmissionError, UsageError
-from .grading import (RESULTS_FILE, check, earlier_run, job_identity, kept_tasks,
-                      select_tasks)
+from .errors import GraderError, SubmissionError, UsageError
+from .grading import RESULTS_FILE, select_tasks
+from .jobs import earlier_run, job_identity, kept_tasks
 from .options import GradeOptions, options_from
 from .plain_text import csv_cell
 from .progress import BatchProgress
-from .results import HELD, ErrorKind, Results, load_results
+from .results import Results, load_results
 from .rubric import Rubric, load_rubric
+from .rows import Entry, Row, failed_row, grade_one, graded_row, student_folder
+from .session import TrainerPool
 from .submission import (NOT_WORK, SUFFIXES, candidates, inside, load_submission,
                          pick_file)
 
 EXECUTORS = ("local", "ray")
 _CANVAS = re.compile(r"^(?P<name>[A-Za-z0-9-]+?)_(?:LATE_)?\d+_\d+_.+$")
 _MOODLE = re.compile(r"^(?P<name>.+?)_\d+_assignsubmission_\w*$")
-
-
-@dataclass(frozen=True)
-class Entry:
-    student: str
-    path: Path
-    # The folder the submission must stay inside: a link out of it is refused.
-    folder: Path | None = None
-    refused: str | None = None  # why it is not graded, found while discovering it
-
-
-@dataclass
-class Row:
-    student: str
-    path: str
-    status: str  # "graded", "unreadable" or "crashed"
-    points: float | None = 0.0  # None in a quick run: a pre-check gives no points
-    max_points: float | None = 0.0
-    passed: bool = False
-    problem: str | None = None  # why a TA should look: not the models' fault
-    tasks: dict = field(default_factory=dict)  # id -> (status, test accuracy)
-    cached: bool = False
-    seconds: float = 0.0
-    mode: str = "full"
-    folder: str = ""  # the student's output folder, relative to the batch's --out
-    node: str = ""  # the machine (and Ray node) that graded it
-    device: str = ""  # what trained the models: "gpu: NVIDIA H100", "cpu: ..."
-
-    @property
-    def graded(self) -> bool:
-        return self.mode == "full"
-
-    @property
-    def verdict(self) -> str:
-        """passed / failed for a grade; checked / failed for a quick run; else why not graded."""
-        if self.status != "graded":
-            return self.status
-        if self.passed:
-            return "passed" if self.graded else "checked"
-        return "failed"
 
 
 def _student_from_name(name: str) -> str:
@@ -147,42 +104,6 @@ def discover(paths) -> tuple[list[Entry], list[str]]:
     return unique, notes
 
 
-def student_folder(student: str) -> str:
-    """A unique, stable folder name for a student id: a readable ASCII slug and a short hash
-    of the exact id, so that ``a b`` and ``a_b``, or two all-Chinese names, never share one."""
-    ascii_name = unicodedata.normalize("NFKD", student).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", ascii_name).strip("._-")[:40] or "student"
-    return f"{slug}-{hashlib.sha256(student.encode('utf-8')).hexdigest()[:8]}"
-
-
-# The errors a TA should look at (not the models' fault), as grades.csv names them.
-_LOOK_AT = {ErrorKind.IMPORT: "could not be imported", ErrorKind.TIMEOUT: "timed out",
-            ErrorKind.CRASH: "crashed", ErrorKind.MEMORY: "out of memory",
-            ErrorKind.DISK: "filled its disk space",
-            ErrorKind.GRADER: "grader bug"}
-
-
-def _problem(r: Results) -> str | None:
-    """A reason other than the models themselves: the TA should look at these."""
-    if any(t.status == HELD for t in r.tasks):
-        return "held for review"
-    for t in r.tasks:
-        if t.error_kind in _LOOK_AT:
-            return _LOOK_AT[t.error_kind]
-    return None
-
-
-def _row(e: Entry, r: Results, cached: bool, seconds: float) -> Row:
-    node = r.environment.get("node") or {}
-    device = r.environment.get("device") or {}
-    return Row(e.student, str(e.path), "graded", r.points, r.max_points, r.passed, _problem(r),
-               {t.id: (t.status, t.test_accuracy) for t in r.tasks}, cached, seconds, r.mode,
-               student_folder(e.student),
-               node.get("hostname", "") + (f" (ray {node['node_id'][:8]})"
-                                           if node.get("node_id") else ""),
-               f"{device['kind']}: {device.get('name', '')}" if device.get("kind") else "")
-
-
 def _done(path: Path, job: dict, task_ids: list[str]) -> Results | None:
     """A finished earlier run of the same job and tasks, else None."""
     r = earlier_run(path, job)
@@ -217,7 +138,6 @@ def grade_batch(paths, out, options: GradeOptions | None = None, *, jobs: int | 
     if executor not in EXECUTORS:
         raise UsageError(f"executor must be one of {', '.join(EXECUTORS)}. "
                          f"Received: {executor!r}")
-    from . import confine
     from .formats import junit
     from .overview import write_overview
 
@@ -256,18 +176,17 @@ def grade_batch(paths, out, options: GradeOptions | None = None, *, jobs: int | 
         done = _done(out / student_folder(e.student) / RESULTS_FILE,
                      job_identity(options, rubric, sha, dataset.fingerprint), task_ids)
         if done is not None:
-            rows[e.student] = _row(e, done, cached=True, seconds=0.0)
+            rows[e.student] = graded_row(e, done, cached=True, seconds=0.0)
         else:
             todo.append(e)
     progress.start(len(entries), len(entries) - len(todo))
     if executor == "ray":
-        from . import cluster
         finished = cluster.run(todo, out, options, rubric=rubric, dataset=dataset,
                                formats=formats, ray_options=ray_options or cluster.RayOptions(),
                                progress=progress, folder_of=student_folder)
     else:
         finished = _run_local(todo, out, options, jobs, rubric=rubric, dataset=dataset,
-                              formats=formats, progress=progress)
+                              formats=formats, progress=progress, confinement=confinement)
     for e, row in finished:
         rows[row.student] = row
         progress.finished(e, row)
@@ -300,8 +219,11 @@ def _similarity(out: Path, rubric: Rubric, notes: list[str]) -> list[dict]:
 
 
 def _run_local(todo: list[Entry], out: Path, options: GradeOptions, jobs: int, *,
-               rubric: Rubric, dataset: Dataset, formats, progress: BatchProgress):
-    """Grade ``todo`` on this machine, ``jobs`` at once; yield (entry, row) as each ends."""
+               rubric: Rubric, dataset: Dataset, formats, progress: BatchProgress,
+               confinement: confine.Confinement):
+    """Grade ``todo`` on this machine, ``jobs`` at once; yield (entry, row) as each ends.
+    The trainers are kept from one submission to the next (``TrainerPool``): each
+    submission starts only its builder."""
     # Each job holds one GPU while it grades, so that two trainings share a GPU only
     # when --jobs asks for more jobs than there are GPUs.
     gpus = visible_gpus()
@@ -311,68 +233,26 @@ def _run_local(todo: list[Entry], out: Path, options: GradeOptions, jobs: int, *
     shared = bool(gpus) and jobs > len(gpus)
 
     with tempfile.TemporaryDirectory(prefix="grader-batch-") as cache_dir:
+        trainers = TrainerPool(Path(cache_dir) / "trainers")
+
         def one(e: Entry) -> Row:
             gpu = free_gpus.get() if gpus else None
             progress.started(e)
             try:
                 return grade_one(e, out, options.replace(gpu=gpu, gpu_shared=shared),
                                  rubric=rubric, dataset=dataset, data_cache=Path(cache_dir),
-                                 formats=formats)
+                                 formats=formats, trainers=trainers, confinement=confinement)
             finally:
                 if gpu is not None:
                     free_gpus.put(gpu)
 
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = {pool.submit(one, e): e for e in todo}
-            for fut in as_completed(futures):
-                yield futures[fut], fut.result()
-
-
-def grade_one(e: Entry, out: Path, options: GradeOptions, *, rubric: Rubric,
-              dataset: Dataset, data_cache: Path | None = None, formats=(),
-              reference: Path | None = None, node: dict | None = None,
-              retried: bool = False) -> Row:
-    """One student's submission graded into ``out``/<folder>: its results, report and
-    formats, and its row.  Never raises for the submission: a file the grader cannot
-    read, or a bug in the grader, is a row that says so.  ``node`` names the machine
-    (a Ray executor adds its node id); it is recorded in results.json."""
-    from .formats import write_formats
-    from .html_report import REPORT_FILE, write_report
-    from .results import save_results
-
-    folder = out / student_folder(e.student)
-    t0 = time.monotonic()
-    try:
-        # One child per submission: a batch runs submissions side by side instead.
-        r = check(e.path, options, dataset=dataset, rubric=rubric, out=folder, resume=True,
-                  data_cache=data_cache, reference=reference, lanes=1)
-        r.environment["node"] = node or {"hostname": platform.node()}
-        save_results(r, folder / RESULTS_FILE)
-        write_report(r, folder / REPORT_FILE)
-        write_formats(r, folder, [f for f in formats if f != "github"], e.student,
-                      echo=lambda *_: None)
-        return _row(e, r, cached=False, seconds=time.monotonic() - t0)
-    except BackendError as exc:  # the machine, not the student: said so, tried once more
-        if not retried:
-            return grade_one(e, out, options, rubric=rubric, dataset=dataset,
-                             data_cache=data_cache, formats=formats, reference=reference,
-                             node=node, retried=True)
-        return failed_row(e, "crashed", f"the grading environment failed, not the "
-                          f"submission: {exc.message}", rubric, options, time.monotonic() - t0)
-    except GraderError as exc:
-        return failed_row(e, "unreadable", exc.message, rubric, options,
-                           time.monotonic() - t0)
-    except Exception as exc:  # a grader bug must cost one row, not the batch
-        return failed_row(e, "crashed", f"internal error: {type(exc).__name__}: {exc}",
-                           rubric, options, time.monotonic() - t0)
-
-
-def failed_row(e: Entry, status: str, problem: str, rubric: Rubric, options: GradeOptions,
-                seconds: float) -> Row:
-    no_points = {"points": None, "max_points": None} if options.quick else \
-        {"max_points": rubric.max_points}
-    return Row(e.student, str(e.path), status, problem=problem, seconds=seconds,
-               mode=options.mode, folder=student_folder(e.student), **no_points)
+        try:
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                futures = {pool.submit(one, e): e for e in todo}
+                for fut in as_completed(futures):
+                    yield futures[fut], fut.result()
+        finally:
+            trainers.close()
 
 
 def write_grades(path: Path, rows: list[Row], task_ids: list[str]) -> None:

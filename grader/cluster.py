@@ -30,8 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, atomic
+from . import __version__, atomic, confine
 from .errors import DataError, GraderError, UsageError
+from .rows import Entry, Row, failed_row, grade_one
 
 # The files of a student's output folder, written by the driver; results.json last, so
 # that a folder with results.json is complete (the result cache's test).
@@ -131,7 +132,6 @@ def node_dataset(box: list, fingerprint: str, source: str, data_dir: str | None,
 def grade_remote(job: dict, box: list) -> dict:
     """A Ray task: one submission graded on this node.  Returns the row and the output
     files (bytes); never raises for the submission (a student's error is a result)."""
-    from .batch import Entry, grade_one
     from .options import GradeOptions
 
     ray = _ray()
@@ -144,7 +144,6 @@ def grade_remote(job: dict, box: list) -> dict:
     dataset = node_dataset(box, job["fingerprint"], job["source"], job["data_dir"],
                            rubric.input_shape, rubric.num_classes, rubric.dataset)
     options = GradeOptions.from_dict(job["options"])
-    from . import confine
     confinement = confine.detect(options.sandbox)  # runs a bubblewrap probe: once
     if not job["allow_unsandboxed"] and confinement.kind == "none":
         raise GraderError(f"Node {platform.node()} cannot run a sandbox: "
@@ -170,7 +169,7 @@ def grade_remote(job: dict, box: list) -> dict:
             atomic.write_bytes(folder / "results.json", job["earlier"])
         row = grade_one(entry, out, options, rubric=rubric, dataset=dataset,
                         data_cache=node_cache() / "bundles", formats=job["formats"],
-                        reference=reference, node=node)
+                        reference=reference, node=node, confinement=confinement)
         files = {name: (folder / name).read_bytes() for name in OUTPUT_FILES
                  if (folder / name).is_file()}
     row = dataclasses.replace(row, path=job["path"])
@@ -182,7 +181,6 @@ def run(todo, out: Path, options, *, rubric, dataset, formats, ray_options: RayO
         progress, folder_of):
     """Grade ``todo`` (batch entries) on the cluster; yield (entry, row) as each arrives,
     after its files are written into ``out``."""
-    from .batch import Row, failed_row
     from .reference import default_path
 
     ray = _ray()

@@ -17,6 +17,14 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity, where the platform says)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def visible_gpus() -> list[str]:
     """The NVIDIA GPUs this process may use, without importing a framework: the ids in
     CUDA_VISIBLE_DEVICES when it is set, else one per GPU the driver lists."""

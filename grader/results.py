@@ -156,7 +156,7 @@ class Results:
     finished_at: str | None = None
     grader_version: str = ""
     schema_version: int = SCHEMA_VERSION
-    # What makes two runs the same grading job (grading.job_identity): compared on resume.
+    # What makes two runs the same grading job (jobs.job_identity): compared on resume.
     job: dict = field(default_factory=dict)
     options: dict = field(default_factory=dict)  # the GradeOptions, as given
     # A quick run's estimate of a full grade's time on this machine (grader.estimate).

@@ -84,7 +84,14 @@ class TrainerProcess:
         self.hello: dict | None = None
         self.starts = 0
 
+    @property
+    def alive(self) -> bool:
+        return self.child is not None and self.child.proc.poll() is None
+
     def start(self) -> None:
+        """Start the trainer, unless it runs already (a pooled one)."""
+        if self.alive:
+            return
         self.starts += 1
         self.hello = None
         workdir = self.workroot / f"trainer-{self.starts}"
@@ -93,7 +100,7 @@ class TrainerProcess:
 
     def ensure(self) -> dict:
         """A started trainer: its hello (raises ``BackendError`` when keras cannot start)."""
-        if self.child is None or self.child.proc.poll() is not None:
+        if not self.alive:
             self.close()
             self.start()
         if self.hello is None:
@@ -111,6 +118,45 @@ class TrainerProcess:
         if self.child is not None:
             self.child.close()
             self.child = None
+
+
+class TrainerPool:
+    """Trainers kept from one submission to the next (a class graded on this machine).
+    A trainer runs no student code, so the one that trained a submission's models can
+    train the next one's, which then starts without waiting for keras to import.  Only a
+    trainer started with the same limits and data bundle is reused; one that a task
+    killed is not kept."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self._idle: list[TrainerProcess] = []
+        self._made = 0
+        self._lock = threading.Lock()
+
+    def take(self, limits: SandboxLimits, bundle: Path, import_timeout_s: float
+             ) -> TrainerProcess:
+        with self._lock:
+            for trainer in self._idle:
+                if trainer.alive and trainer.limits == limits and trainer.bundle == bundle:
+                    self._idle.remove(trainer)
+                    return trainer
+            self._made += 1
+            root = self.root / f"trainer-{self._made}"
+        root.mkdir(parents=True)
+        return TrainerProcess(root, limits, bundle, import_timeout_s)
+
+    def give_back(self, trainer: TrainerProcess) -> None:
+        if not trainer.alive:
+            trainer.close()
+            return
+        with self._lock:
+            self._idle.append(trainer)
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for trainer in idle:
+            trainer.close()
 
 
 class Session:

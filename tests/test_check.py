@@ -252,7 +252,7 @@ def test_two_lanes_grade_what_one_lane_grades(synthetic_npz, submission, tmp_pat
 def test_lanes_take_tasks_last_first_with_a_compared_task_before_its_copy():
     """Several lanes take the longest (last) tasks first, but the task another is compared
     with comes before it, so its description is usually there when the copy needs it."""
-    from grader.grading import lane_order
+    from grader.lanes import lane_order
     from grader.rubric import load_rubric
 
     tasks = list(load_rubric(None).tasks)
@@ -431,16 +431,16 @@ def test_every_error_carries_its_kind(grade, name, tasks, task, kind):
 
 def test_a_grader_bug_in_one_task_costs_that_task_not_the_submission(
         monkeypatch, synthetic_npz, submission, tmp_path):
-    import grader.grading
+    import grader.task_loop
 
-    real = grader.grading.apply_reply
+    real = grader.task_loop.apply_reply
 
     def flaky(result, reply, *, task, **kw):
         if task.id == "fc":
             raise KeyError("predictions")
         return real(result, reply, task=task, **kw)
 
-    monkeypatch.setattr(grader.grading, "apply_reply", flaky)
+    monkeypatch.setattr(grader.task_loop, "apply_reply", flaky)
     r = grader.check(submission("good.py"), data=synthetic_npz, tasks="fc,cnn", quick=True,
                      out=tmp_path)
     fc, cnn = r.task("fc"), r.task("cnn")

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 import grader
 from grader.batch import discover
 from grader.cli import main
-from grader.grading import job_identity
+from grader.jobs import job_identity
 from grader.imports import keras2_argument_hint, submission_notes
 from grader.notebook import clean_ipython, extract
 from grader.options import GradeOptions
@@ -146,7 +146,8 @@ def test_resume_with_everything_done_returns_the_run_as_it_was(synthetic_npz, su
     def no_child(*args, **kwargs):
         raise AssertionError("a child was started for nothing")
 
-    monkeypatch.setattr(grader.grading.Processes, "make", no_child)
+    import grader.lanes
+    monkeypatch.setattr(grader.lanes.Processes, "make", no_child)
     again = grader.check(submission("good.py"), data=synthetic_npz, tasks="fc", quick=True,
                          out=tmp_path, resume=True)
     assert again.to_dict() == first.to_dict()

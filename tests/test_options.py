@@ -66,7 +66,7 @@ def test_identity_is_what_changes_a_result_with_the_rubric_defaults_filled_in():
 
 
 def test_an_earlier_run_counts_only_for_the_same_job(tmp_path):
-    from grader.grading import earlier_run, job_identity
+    from grader.jobs import earlier_run, job_identity
 
     rubric = load_rubric(None)
     job = job_identity(GradeOptions(), rubric, "a" * 64, "f" * 16)

@@ -92,3 +92,30 @@ def test_a_rubric_can_fail_custom_code(run, tmp_path):
     fc = run("teacher_inside.py", rubric=rubric).task("fc")
     assert fc.status == FAILED and fc.points == 0 and fc.test_accuracy is None
     assert 'custom_code = "fail"' in fc.reason
+
+
+def test_a_class_shares_trainers_and_each_submission_trains_as_if_alone(
+        synthetic_npz, submission, tmp_path, honest):
+    """A trainer runs no student code, so a class batch keeps it from one submission to
+    the next: each submission after the first starts only its builder, and trains to the
+    bit as a submission graded alone (a hostile one between them changes nothing)."""
+    import json
+    import shutil
+
+    from grader.batch import grade_batch
+
+    folder = tmp_path / "class"
+    folder.mkdir()
+    for name, fixture in (("ann", "good.py"), ("bob", "replaces_the_handlers.py"),
+                          ("cat", "good.py")):
+        shutil.copy(submission(fixture), folder / f"{name}.py")
+    rows = grade_batch([folder], tmp_path / "out", data=synthetic_npz, tasks="fc", jobs=1)
+    assert [r.student for r in rows] == ["ann", "bob", "cat"]
+    results = {r.student: json.loads((tmp_path / "out" / r.folder / "results.json")
+                                     .read_text()) for r in rows}
+    starts = [results[s]["environment"]["child_starts"] for s in ("ann", "bob", "cat")]
+    assert starts[0] == 2 and starts[2] == 1, starts
+    for student in ("ann", "cat"):
+        fc = results[student]["tasks"][0]
+        assert fc["history"] == honest.task("fc").history, student
+        assert fc["test_accuracy"] == honest.task("fc").test_accuracy
