@@ -190,6 +190,7 @@ def check(submission: str | Path, options: GradeOptions | None = None, *,
             if procs is not None:
                 procs.close(finished)
         results.environment["child_starts"] = procs.starts
+        results.environment["builder_starts"] = procs.builders.starts
         results.environment["lanes"] = len(procs.trainers)
     by_id = {t.id: t for t in results.tasks}
     for comp in rubric.comparisons:

@@ -179,6 +179,7 @@ class Session:
         self.started_at = 0.0
         self.start_s = 0.0  # from starting the child to its hello (importing keras)
         self.lock = threading.RLock()
+        self.busy_since: float | None = None  # when the lane that holds it took it
         self.last_output = None  # the output of the last child closed
 
     def start(self) -> None:
@@ -272,11 +273,13 @@ class Session:
 
 class Builders:
     """A submission's builders, shared by its lanes.  Building and exporting a model takes
-    a fraction of a second, so one builder serves every lane; a lane that has waited
-    ``patience_s`` for it (the other lane's builder function hangs, or a model that cannot
-    cross trains there for minutes) starts one of its own, up to one per lane."""
+    a fraction of a second, so one builder serves every lane; a lane that finds every
+    builder busy for more than ``patience_s`` with an export or a training (the other
+    lane's builder function hangs, or a model that cannot cross trains there for
+    minutes) starts one of its own, up to one per lane.  While the first builder is still
+    importing the submission, a lane waits for it: a second would only import it again."""
 
-    def __init__(self, make, limit: int, patience_s: float = 15.0):
+    def __init__(self, make, limit: int, patience_s: float = 3.0):
         self.make = make
         self.limit = limit
         self.patience_s = patience_s
@@ -292,34 +295,42 @@ class Builders:
         return sum(b.starts for b in self.all)
 
     def _take(self) -> Session:
-        for builder in list(self.all):
-            if builder.lock.acquire(blocking=False):
-                return builder
-        if self.first.lock.acquire(timeout=self.patience_s):
-            return self.first
-        with self._lock:
-            if len(self.all) < self.limit:
-                builder = self.make()
-                builder.lock.acquire()
-                self.all.append(builder)
-                return builder
-        self.first.lock.acquire()
-        return self.first
+        while True:
+            for builder in list(self.all):
+                if builder.lock.acquire(blocking=False):
+                    return builder
+            # Short waits, not one long one: Ctrl-C reaches the main thread between them.
+            if self.first.lock.acquire(timeout=0.25):
+                return self.first
+            first = self.first
+            stuck = first.imported is not None and first.busy_since is not None and \
+                time.monotonic() - first.busy_since > self.patience_s
+            if stuck:
+                with self._lock:
+                    if len(self.all) < self.limit:
+                        builder = self.make()
+                        builder.lock.acquire()
+                        self.all.append(builder)
+                        return builder
 
     @contextlib.contextmanager
     def hold(self):
         """A builder for one exchange, this lane's alone until the block ends; closed when
         the block is left by an exception (the exchange was cut short)."""
         builder = self._take()
+        builder.busy_since = time.monotonic()
         try:
             yield builder
         except BaseException:
             builder.close()
             raise
         finally:
+            builder.busy_since = None
             builder.lock.release()
 
     def close(self) -> None:
+        """Close every builder now, without waiting for the lane that holds one: killing
+        its child ends that lane's wait (an interrupted run must not wait for a builder
+        function that never returns)."""
         for builder in self.all:
-            with builder.lock:
-                builder.close()
+            builder.close()

@@ -65,6 +65,21 @@ def synthetic_npz(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def shared_trainers(tmp_path_factory):
+    """``check`` keywords that keep trainers between the runs of a test worker, as a class
+    batch does (``session.TrainerPool``; the data bundle written once, ``data_cache``):
+    for the tests about what a submission does, not about starting processes.  A trainer
+    runs no student code; ``tests/test_trust.py`` checks that a kept one trains each
+    submission to the bit as a fresh one does."""
+    from grader.session import TrainerPool
+
+    root = tmp_path_factory.mktemp("trainers")
+    pool = TrainerPool(root / "pool")
+    yield {"trainers": pool, "data_cache": root / "bundles"}
+    pool.close()
+
+
 @pytest.fixture
 def submission():
     def get(name: str) -> Path:

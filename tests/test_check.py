@@ -18,14 +18,14 @@ _cache: dict = {}
 
 
 @pytest.fixture
-def grade(synthetic_npz, submission, tmp_path_factory):
+def grade(synthetic_npz, submission, tmp_path_factory, shared_trainers):
     """Grade a fixture once per session: many tests read one run."""
     def run(name: str, tasks: str, **kwargs):
         key = (name, tasks, tuple(sorted(kwargs.items())))
         if key not in _cache:
             out = tmp_path_factory.mktemp(name.replace(".py", ""))
             _cache[key] = grader.check(submission(name), data=synthetic_npz, tasks=tasks,
-                                       out=out, **kwargs)
+                                       out=out, **shared_trainers, **kwargs)
         return _cache[key]
     return run
 

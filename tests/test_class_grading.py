@@ -258,7 +258,7 @@ def test_batch_pins_each_job_to_one_gpu(tmp_path, monkeypatch, synthetic_npz):
     """Two jobs on two GPUs: each grading runs on one GPU, never two at once on the same."""
     import threading
 
-    import grader.batch as batch
+    import grader.rows as rows_module
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
     graded = load_results(Path(__file__).parent / "data" / "results_good.json")
     active, seen, lock = set(), [], threading.Lock()
@@ -275,7 +275,7 @@ def test_batch_pins_each_job_to_one_gpu(tmp_path, monkeypatch, synthetic_npz):
             active.discard(gpu)
         return graded
 
-    monkeypatch.setattr(batch, "check", fake_check)
+    monkeypatch.setattr(rows_module, "check", fake_check)
     subs = tmp_path / "subs"
     subs.mkdir()
     for name in "abcd":

@@ -14,10 +14,10 @@ from grader.results import ERROR, FAILED, PASSED
 
 
 @pytest.fixture
-def run(synthetic_npz, submission, tmp_path):
+def run(synthetic_npz, submission, tmp_path, shared_trainers):
     def go(name, tasks="fc", **kwargs):
         return grader.check(submission(name), data=synthetic_npz, tasks=tasks, out=tmp_path,
-                            **kwargs)
+                            **shared_trainers, **kwargs)
     return go
 
 

@@ -367,4 +367,4 @@ def test_quick_runs_read_as_quick_runs(synthetic_npz, tmp_path):
 def test_a_file_that_fails_to_import_is_imported_once(synthetic_npz, submission):
     r = grader.check(submission("syntax_error.py"), data=synthetic_npz, tasks="fc,cnn,final")
     assert [t.status for t in r.tasks] == [ERROR] * 3
-    assert r.environment["child_starts"] == 2  # the builder once, and the trainer beside it
+    assert r.environment["builder_starts"] == 1

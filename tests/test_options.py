@@ -129,7 +129,7 @@ def test_statuses_and_error_kinds_are_types_that_read_and_write_as_strings(tmp_p
 
 
 def test_what_a_ta_should_look_at_comes_from_the_error_kind_not_the_wording():
-    from grader.batch import _problem
+    from grader.rows import look_at
 
     def results(kind, reason):
         t = TaskResult("fc", "Q2", "FC", "build_fc_model", status=ERROR, reason=reason,
@@ -137,11 +137,11 @@ def test_what_a_ta_should_look_at_comes_from_the_error_kind_not_the_wording():
         return Results(submission={}, rubric={}, mode="full", seed=0, started_at="now",
                        tasks=[t])
 
-    assert _problem(results(ErrorKind.TIMEOUT, "stopped")) == "timed out"
-    assert _problem(results(ErrorKind.MEMORY, "stopped")) == "out of memory"
-    assert _problem(results(ErrorKind.CRASH, "gone")) == "crashed"
-    assert _problem(results(ErrorKind.IMPORT, "no")) == "could not be imported"
-    assert _problem(results(ErrorKind.GRADER, "bug")) == "grader bug"
+    assert look_at(results(ErrorKind.TIMEOUT, "stopped")) == "timed out"
+    assert look_at(results(ErrorKind.MEMORY, "stopped")) == "out of memory"
+    assert look_at(results(ErrorKind.CRASH, "gone")) == "crashed"
+    assert look_at(results(ErrorKind.IMPORT, "no")) == "could not be imported"
+    assert look_at(results(ErrorKind.GRADER, "bug")) == "grader bug"
     # A student's own exception whose message mimics the grader's words is not a crash.
-    assert _problem(results(ErrorKind.EXCEPTION, "ValueError: did not finish within 5 s; "
+    assert look_at(results(ErrorKind.EXCEPTION, "ValueError: did not finish within 5 s; "
                                                  "exited with code 9; memory limit")) is None

@@ -20,10 +20,10 @@ def honest(synthetic_npz, tmp_path_factory):
 
 
 @pytest.fixture
-def run(synthetic_npz, submission, tmp_path):
+def run(synthetic_npz, submission, tmp_path, shared_trainers):
     def go(name, tasks="fc", **kwargs):
         return grader.check(submission(name), data=synthetic_npz, tasks=tasks, out=tmp_path,
-                            **kwargs)
+                            **shared_trainers, **kwargs)
     return go
 
 
