@@ -30,9 +30,10 @@ LOG="$OUT/gpu.log"
 exec > >(tee -a "$LOG") 2>&1
 export PYTHONUNBUFFERED=1 KERAS_BACKEND=jax PYTHONPATH="$PWD"
 if [ -d .whl ]; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-        --target /tmp/site .whl/*.whl || exit 1
-    export PYTHONPATH="/tmp/site:$PWD"
+    # Into the interpreter's own site-packages: the grader's children get no PYTHONPATH
+    # (a sandboxed child sees the interpreter's packages and the grader, nothing else).
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
+        .whl/*.whl || exit 1
 fi
 SMOKE=${GPU_SMOKE:-0}
 QUICK=""; N_TRAIN=50000; N_TEST=10000
@@ -75,20 +76,20 @@ python3 -m grader.cli doctor --data "$DATA" 2>&1 | tail -8
 
 echo "== the builder/trainer tests under JAX on this machine (bit-identical training)"
 t0=$(now)
-timeout 240 python3 -m pytest -q -p no:cacheprovider -n 2 tests/test_rebuild.py tests/test_trust.py \
+timeout 150 python3 -m pytest -q -p no:cacheprovider -n 2 tests/test_rebuild.py tests/test_trust.py \
     2>&1 | tail -15
 echo "wall $(since "$t0")"
 
 echo "== full grade of the reference, every task at its budget (goal: < 60 s on one H100)"
 t0=$(now)
-timeout 300 python3 -m grader.cli check reference/cifar10_lab.py --data "$DATA" $QUICK \
+timeout 240 python3 -m grader.cli check reference/cifar10_lab.py --data "$DATA" $QUICK \
     --out "$OUT/full" > "$OUT/full.txt" 2>&1
 echo "exit $?, wall $(since "$t0") (start-up and compilation included)"
 summary "$OUT/full/results.json"
 
 echo "== the same without deterministic GPU ops (their cost)"
 t0=$(now)
-XLA_FLAGS=--xla_gpu_deterministic_ops=false timeout 200 python3 -m grader.cli check \
+XLA_FLAGS=--xla_gpu_deterministic_ops=false timeout 150 python3 -m grader.cli check \
     reference/cifar10_lab.py --data "$DATA" $QUICK --out "$OUT/nondet" > "$OUT/nondet.txt" 2>&1
 echo "exit $?, wall $(since "$t0")"
 summary "$OUT/nondet/results.json"

@@ -65,11 +65,13 @@ def _fs_rights(abi: int) -> int:
 
 
 def restrict(read: list[str], read_write: list[str], execute: list[str],
-             list_dirs: list[str] = ()) -> dict:
+             list_dirs: list[str] = (), devices: list[str] = ()) -> dict:
     """Allow only these paths (and what is beneath them) from now on, for this process and
     every process it starts; deny TCP (ABI 4+) and signals to or abstract sockets of
     processes outside (ABI 6+).  ``list_dirs`` may be listed but their files not read (the
-    folder that holds the grader's package).  Paths that do not exist are skipped.  Returns what was
+    folder that holds the grader's package).  ``devices`` (the GPUs' device files) may be
+    opened for reading and writing and take ioctl calls, as a GPU driver's library does,
+    but nothing may be created or removed beside them.  Paths that do not exist are skipped.  Returns what was
     enforced; raises OSError when the kernel refuses."""
     abi = abi_version()
     if abi < 1:
@@ -87,7 +89,8 @@ def restrict(read: list[str], read_write: list[str], execute: list[str],
         rules = [(p, READ_DIR) for p in list_dirs] + \
             [(p, READ) for p in read] + [(p, READ_EXEC) for p in execute] + \
             [(p, READ | WRITE | (TRUNCATE if abi >= 3 else 0) | (REFER if abi >= 2 else 0))
-             for p in read_write]
+             for p in read_write] + \
+            [(p, READ | WRITE_FILE | (IOCTL_DEV if abi >= 5 else 0)) for p in devices]
         for path, access in rules:
             try:
                 pfd = os.open(path, os.O_PATH | os.O_CLOEXEC)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import grader
-from grader import confine
+from grader import confine, landlock
 from grader.errors import UsageError
 from grader.results import FAILED
 
@@ -202,3 +202,37 @@ def test_no_capability_unix_socket_shared_memory_or_pythonpath(kind, synthetic_n
     assert not shm.exists(), out
     assert "BAIT-ON-PYTHONPATH" not in out and str(planted) not in out, out
     assert fc.error_kind is None, fc.reason  # probed, then built and trained
+
+
+DEVICE_PROBE = r"""
+import json, os, sys
+from grader import landlock
+granted = sys.argv[1] == "granted"
+landlock.restrict(read=["/usr", "/lib", "/lib64", "/etc", sys.prefix, sys.base_prefix],
+                  read_write=[], execute=[], devices=["/dev/zero"] if granted else [])
+out = {}
+for flags in ("r", "rw"):
+    try:
+        os.close(os.open("/dev/zero", os.O_RDONLY if flags == "r" else os.O_RDWR))
+        out[flags] = True
+    except PermissionError:
+        out[flags] = False
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.skipif(not landlock.abi_version(), reason="this kernel has no Landlock")
+def test_a_gpus_device_files_open_read_write_under_landlock():
+    """CUDA opens /dev/nvidiactl and /dev/nvidia0 read-write: granted read-only, a child
+    under Landlock on a GPU machine saw no GPU and trained on the CPU.  A device granted
+    to the child now opens read-write; one not granted does not open at all."""
+    import subprocess
+    import sys
+
+    def probe(which: str) -> dict:
+        run = subprocess.run([sys.executable, "-c", DEVICE_PROBE, which], capture_output=True,
+                             text=True, cwd=Path(__file__).parent.parent, check=True)
+        return json.loads(run.stdout)
+
+    assert probe("granted") == {"r": True, "rw": True}
+    assert probe("not granted") == {"r": False, "rw": False}

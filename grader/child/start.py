@@ -48,10 +48,12 @@ def setup(config: dict) -> dict:
         rules = config["landlock"]
         try:
             # Its own /proc entry (the target of /proc/self), not other processes'.
+            # The GPUs' device files are opened read-write (CUDA's /dev/nvidiactl,
+            # /dev/nvidia0, /dev/nvidia-uvm): granted read-only, the child saw no GPU.
             state["landlock"] = landlock.restrict(
-                read=rules["read"] + rules.get("devices", []) + [f"/proc/{os.getpid()}"],
-                execute=rules["execute"],
-                read_write=rules["read_write"], list_dirs=config.get("list_dirs", []))
+                read=rules["read"] + [f"/proc/{os.getpid()}"], execute=rules["execute"],
+                read_write=rules["read_write"], list_dirs=config.get("list_dirs", []),
+                devices=rules.get("devices", []))
         except OSError as exc:
             state.update(kind="none", problem=f"Landlock could not be enforced: {exc}")
     return state
