@@ -125,7 +125,8 @@ def run_lanes(loops: list, selected: list[Task], done: dict[str, TaskResult]) ->
             with shared.lock:
                 raised.append(exc)
 
-    threads = [threading.Thread(target=lane, args=(loop,), daemon=True) for loop in loops[1:]]
+    threads = [threading.Thread(target=lane, args=(loop,), daemon=True,
+                                name=f"grader-lane-{i + 2}") for i, loop in enumerate(loops[1:])]
     for t in threads:
         t.start()
     try:

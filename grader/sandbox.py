@@ -229,7 +229,8 @@ class Child:
         self.reset_progress(0)
         self._disk_due = 0.0
         self.output = _Tail()
-        self._drain = threading.Thread(target=self._pump, daemon=True)
+        self._drain = threading.Thread(target=self._pump, daemon=True,
+                                       name=f"grader-output-{self.role}")
         self._drain.start()
         self.peak_rss_mb = 0.0
 
