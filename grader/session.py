@@ -192,14 +192,15 @@ class Session:
         workdir.mkdir()
         self.child = Child(workdir, self.limits, self.bundle)
 
+    alive = TrainerProcess.alive
+
     def ensure(self) -> dict | Ended:
         """A child with the submission imported: the ``imported`` message or why not."""
-        alive = self.child is not None and self.child.proc.poll() is None
-        if alive and self.hello is not None:
+        if self.alive and self.hello is not None:
             return self.imported
         if self.import_failure is not None:
             return self.import_failure  # imported once: the file fails the same way again
-        if not alive:  # else started early (``start``), importing keras meanwhile
+        if not self.alive:  # else started early (``start``), importing keras meanwhile
             self.close()
             self.start()
         self.hello = _hello(self.child, self.rubric.limits.import_timeout_s,

@@ -351,10 +351,6 @@ class TaskLoop:
         """The task built and trained once more, from another seed: its builder runs again
         (what it builds may depend on the seed), and the model is trained where the first
         seed's was."""
-        with self.builders.hold() as builder:
-            imported = builder.ensure()
-        if isinstance(imported, Ended) or not imported.get("ok"):
-            return Ended("exited", "the submission could not be imported")
         return self._build_and_train(task, request, timeout, lambda desc: True).reply
 
     def _describe_only(self, task: Task) -> dict | None:

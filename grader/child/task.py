@@ -7,6 +7,7 @@ and trains it only where the configuration cannot cross (custom code, held for a
 """
 from __future__ import annotations
 
+import abc
 import os
 import re
 import time
@@ -101,7 +102,7 @@ def reinitialise(model) -> dict:
     return out
 
 
-class TaskRunner(Served):
+class TaskRunner(Served, abc.ABC):
     """A child that runs tasks: subclasses say how a model is made (``make_model``) and how
     an error reads (``error``)."""
 
@@ -109,11 +110,13 @@ class TaskRunner(Served):
         super().__init__(evt_fd, commands)
         self._data: dict[str, tuple] = {}
 
+    @abc.abstractmethod
     def make_model(self, req: dict, out: dict):
-        raise NotImplementedError
+        """The task's keras model; what happened on the way goes into ``out``."""
 
+    @abc.abstractmethod
     def error(self, exc: BaseException) -> dict:
-        raise NotImplementedError
+        """``exc`` as the grader's process reads it: type, message, frames."""
 
     def data(self, folder: str):
         if folder not in self._data:
