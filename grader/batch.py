@@ -14,6 +14,7 @@ the rest, so an interrupted batch is finished by running it again.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -127,14 +128,19 @@ def default_jobs(quick: bool = False) -> int:
 def grade_batch(paths, out, options: GradeOptions | None = None, *, jobs: int | None = None,
                 data=None, dataset: Dataset | None = None, rubric=None, formats=(),
                 progress: BatchProgress | None = None, allow_unsandboxed: bool = False,
-                executor: str = "local", ray_options=None, **option_changes) -> list[Row]:
+                executor: str = "local", ray_options=None,
+                trainers: TrainerPool | None = None, data_cache: Path | None = None,
+                **option_changes) -> list[Row]:
     """Grade every submission under ``paths`` into ``out``; never stops for one submission.
 
     ``options`` (and keyword overrides of its fields) apply to every submission.
     ``executor`` "local" grades ``jobs`` at once on this machine, each job on its own GPU;
     "ray" sends each submission to a Ray cluster (``cluster.RayOptions``; ``jobs`` is
     then the cluster's size).  Refuses to grade a class without a sandbox unless
-    ``allow_unsandboxed``: a class's code is untrusted by definition."""
+    ``allow_unsandboxed``: a class's code is untrusted by definition.  A caller grading
+    several classes in one process can keep its trainers from one call to the next:
+    ``trainers`` (a ``session.TrainerPool``, which the caller closes) with the
+    ``data_cache`` folder its data bundles are written to."""
     if executor not in EXECUTORS:
         raise UsageError(f"executor must be one of {', '.join(EXECUTORS)}. "
                          f"Received: {executor!r}")
@@ -186,7 +192,8 @@ def grade_batch(paths, out, options: GradeOptions | None = None, *, jobs: int | 
                                progress=progress, folder_of=student_folder)
     else:
         finished = _run_local(todo, out, options, jobs, rubric=rubric, dataset=dataset,
-                              formats=formats, progress=progress, confinement=confinement)
+                              formats=formats, progress=progress, confinement=confinement,
+                              trainers=trainers, data_cache=data_cache)
     for e, row in finished:
         rows[row.student] = row
         progress.finished(e, row)
@@ -220,10 +227,12 @@ def _similarity(out: Path, rubric: Rubric, notes: list[str]) -> list[dict]:
 
 def _run_local(todo: list[Entry], out: Path, options: GradeOptions, jobs: int, *,
                rubric: Rubric, dataset: Dataset, formats, progress: BatchProgress,
-               confinement: confine.Confinement):
+               confinement: confine.Confinement, trainers: TrainerPool | None,
+               data_cache: Path | None):
     """Grade ``todo`` on this machine, ``jobs`` at once; yield (entry, row) as each ends.
     The trainers are kept from one submission to the next (``TrainerPool``): each
-    submission starts only its builder."""
+    submission starts only its builder.  Without the caller's pool, the batch makes its
+    own and closes it at the end."""
     # Each job holds one GPU while it grades, so that two trainings share a GPU only
     # when --jobs asks for more jobs than there are GPUs.
     gpus = visible_gpus()
@@ -232,27 +241,28 @@ def _run_local(todo: list[Entry], out: Path, options: GradeOptions, jobs: int, *
         free_gpus.put(gpus[i % len(gpus)])
     shared = bool(gpus) and jobs > len(gpus)
 
-    with tempfile.TemporaryDirectory(prefix="grader-batch-") as cache_dir:
-        trainers = TrainerPool(Path(cache_dir) / "trainers")
+    with contextlib.ExitStack() as own:
+        if trainers is None or data_cache is None:
+            cache_dir = Path(own.enter_context(
+                tempfile.TemporaryDirectory(prefix="grader-batch-")))
+            trainers, data_cache = TrainerPool(cache_dir / "trainers"), cache_dir
+            own.callback(trainers.close)  # before the folder it lives in goes
 
         def one(e: Entry) -> Row:
             gpu = free_gpus.get() if gpus else None
             progress.started(e)
             try:
                 return grade_one(e, out, options.replace(gpu=gpu, gpu_shared=shared),
-                                 rubric=rubric, dataset=dataset, data_cache=Path(cache_dir),
+                                 rubric=rubric, dataset=dataset, data_cache=data_cache,
                                  formats=formats, trainers=trainers, confinement=confinement)
             finally:
                 if gpu is not None:
                     free_gpus.put(gpu)
 
-        try:
-            with ThreadPoolExecutor(max_workers=jobs) as pool:
-                futures = {pool.submit(one, e): e for e in todo}
-                for fut in as_completed(futures):
-                    yield futures[fut], fut.result()
-        finally:
-            trainers.close()
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = {pool.submit(one, e): e for e in todo}
+            for fut in as_completed(futures):
+                yield futures[fut], fut.result()
 
 
 def write_grades(path: Path, rows: list[Row], task_ids: list[str]) -> None:

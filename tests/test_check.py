@@ -268,7 +268,8 @@ def test_lanes_take_tasks_last_first_with_a_compared_task_before_its_copy():
                                                    "fc"]
 
 
-def test_results_file_is_written_after_every_task(synthetic_npz, submission, tmp_path):
+def test_results_file_is_written_after_every_task(
+        shared_trainers, synthetic_npz, submission, tmp_path):
     seen = []
 
     class Spy(grader.progress.GradeProgress):
@@ -276,8 +277,8 @@ def test_results_file_is_written_after_every_task(synthetic_npz, submission, tmp
             seen.append([t["id"] for t in json.loads((tmp_path / "results.json").read_text())
                          ["tasks"]] if (tmp_path / "results.json").exists() else None)
 
-    grader.check(submission("raises_in_builder.py"), data=synthetic_npz, tasks="fc,cnn",
-                 out=tmp_path, progress=Spy(), quick=True, lanes=1)
+    grader.check(submission("raises_in_builder.py"), data=synthetic_npz, **shared_trainers,
+                 tasks="fc,cnn", out=tmp_path, progress=Spy(), quick=True, lanes=1)
     # when cnn finishes, the file already holds fc's result
     assert seen[1] == ["fc"]
     assert [t["id"] for t in json.loads((tmp_path / "results.json").read_text())["tasks"]] == \
@@ -292,15 +293,18 @@ def test_steps_per_execution_keeps_the_maths(grade):
     assert many.compile["steps_per_execution"] == 8
 
 
-def test_borderline_run_is_regraded_with_more_seeds(synthetic_npz, submission, tmp_path):
+def test_borderline_run_is_regraded_with_more_seeds(
+        shared_trainers, synthetic_npz, submission, tmp_path):
     """A rubric whose fc threshold sits where good.py lands: the grader re-trains."""
     from grader.html_report import render_report
-    first = grader.check(submission("good.py"), data=synthetic_npz, tasks="fc")
+    first = grader.check(submission("good.py"), data=synthetic_npz, tasks="fc",
+                         **shared_trainers)
     acc = first.task("fc").test_accuracy
     text = (Path(__file__).resolve().parent.parent / "rubrics" / "cifar10.toml").read_text()
     rubric = tmp_path / "borderline.toml"
     rubric.write_text(text.replace("threshold = 0.45", f"threshold = {acc - 0.005:.4f}"))
-    r = grader.check(submission("good.py"), data=synthetic_npz, tasks="fc", rubric=rubric)
+    r = grader.check(submission("good.py"), data=synthetic_npz, **shared_trainers,
+                     tasks="fc", rubric=rubric)
     fc = r.task("fc")
     assert fc.borderline and [run["seed"] for run in fc.runs] == [0, 1, 2]
     assert fc.runs[0]["test_accuracy"] == acc  # the first run is the plain run
@@ -326,7 +330,8 @@ def test_students_schedule_loss_and_encoding_are_kept(grade):
     assert fc.status == PASSED, fc.reason
 
 
-def test_mixed_precision_is_an_opt_in_that_is_recorded(grade, synthetic_npz, submission):
+def test_mixed_precision_is_an_opt_in_that_is_recorded(
+        shared_trainers, grade, synthetic_npz, submission):
     """The student's model is built under the policy, the run says so, and it is not
     compared with the float32 reference."""
     from grader.reference import comparison
@@ -342,7 +347,8 @@ def test_mixed_precision_is_an_opt_in_that_is_recorded(grade, synthetic_npz, sub
         comparison(r, ref)["fc"]["why"]
     assert grade("good.py", "fc").environment["dtype_policy"] == "float32"
     with pytest.raises(UsageError, match="Received: 'float16'"):
-        grader.check(submission("good.py"), data=synthetic_npz, mixed_precision="float16")
+        grader.check(submission("good.py"), data=synthetic_npz, **shared_trainers,
+                     mixed_precision="float16")
 
 
 # -- verdicts a TA can sign (issue 12) ----------------------------------------------------
@@ -389,13 +395,13 @@ def test_labels_follow_every_loss(grade):
     assert loss["final"]["encoding_note"].startswith("custom loss: integer labels")
 
 
-def test_borderline_seeds_that_fail_count(synthetic_npz, submission, tmp_path):
+def test_borderline_seeds_that_fail_count(shared_trainers, synthetic_npz, submission, tmp_path):
     """Seeds 3 and 4 train; seed 5 crashes in the builder. The crash is a failed run."""
     text = (REPO / "rubrics" / "cifar10.toml").read_text()
     rubric = tmp_path / "wide_band.toml"
     rubric.write_text(text.replace("borderline_band = 0.025", "borderline_band = 0.9"))
-    r = grader.check(submission("unstable_seeds.py"), data=synthetic_npz, tasks="fc", seed=3,
-                     rubric=rubric)
+    r = grader.check(submission("unstable_seeds.py"), data=synthetic_npz, **shared_trainers,
+                     tasks="fc", seed=3, rubric=rubric)
     fc = r.task("fc")
     assert fc.borderline and [run["seed"] for run in fc.runs] == [3, 4, 5]
     assert "test_accuracy" in fc.runs[0] and "test_accuracy" in fc.runs[1]
@@ -407,11 +413,12 @@ def test_borderline_seeds_that_fail_count(synthetic_npz, submission, tmp_path):
     assert fc.shown_seed == 3
 
 
-def test_a_corrupt_reference_file_is_said_not_ignored(synthetic_npz, submission, tmp_path):
+def test_a_corrupt_reference_file_is_said_not_ignored(
+        shared_trainers, synthetic_npz, submission, tmp_path):
     bad = tmp_path / "ref.json"
     bad.write_text("{ not json")
-    r = grader.check(submission("good.py"), data=synthetic_npz, tasks="fc", quick=True,
-                     reference=bad)
+    r = grader.check(submission("good.py"), data=synthetic_npz, **shared_trainers,
+                     tasks="fc", quick=True, reference=bad)
     notes = [n.message for n in r.notes if n.check == "reference"]
     assert len(notes) == 1 and f"The reference file {bad} cannot be read" in notes[0]
     assert r.task("fc").reference is None
@@ -430,7 +437,7 @@ def test_every_error_carries_its_kind(grade, name, tasks, task, kind):
 
 
 def test_a_grader_bug_in_one_task_costs_that_task_not_the_submission(
-        monkeypatch, synthetic_npz, submission, tmp_path):
+        shared_trainers, monkeypatch, synthetic_npz, submission, tmp_path):
     import grader.task_loop
 
     real = grader.task_loop.apply_reply
@@ -441,8 +448,8 @@ def test_a_grader_bug_in_one_task_costs_that_task_not_the_submission(
         return real(result, reply, task=task, **kw)
 
     monkeypatch.setattr(grader.task_loop, "apply_reply", flaky)
-    r = grader.check(submission("good.py"), data=synthetic_npz, tasks="fc,cnn", quick=True,
-                     out=tmp_path)
+    r = grader.check(submission("good.py"), data=synthetic_npz, **shared_trainers,
+                     tasks="fc,cnn", quick=True, out=tmp_path)
     fc, cnn = r.task("fc"), r.task("cnn")
     assert fc.status == ERROR and fc.error_kind == "grader" and fc.points == 0
     assert "a bug in the grader, not a verdict on your code" in fc.reason

@@ -67,11 +67,12 @@ def test_discover_layouts_and_ids(tmp_path):
     assert any("alice: more than one submission" in n for n in notes)
 
 
-def test_batch_never_aborts_and_resumes_without_regrading(synthetic_npz, tmp_path):
+def test_batch_never_aborts_and_resumes_without_regrading(synthetic_npz, tmp_path,
+                                                          shared_trainers):
     root = _class(tmp_path / "class")
     out = tmp_path / "out"
     rows = grade_batch([root], out, data=synthetic_npz, quick=True, tasks="fc", jobs=2,
-                       task_timeout_s=7, formats=("gradescope", "junit"))
+                       task_timeout_s=7, formats=("gradescope", "junit"), **shared_trainers)
     by = {r.student: r for r in rows}
     assert len(rows) == 6 and all(r.status == "graded" for r in rows)
     assert by["alice"].passed and by["alice-2"].passed
@@ -108,18 +109,20 @@ def test_batch_never_aborts_and_resumes_without_regrading(synthetic_npz, tmp_pat
     # a second run grades again, once, only what ended in a way that may be the machine's
     # (a crash, a time limit); a third grades nothing and changes nothing
     again = {r.student: r for r in grade_batch([root], out, data=synthetic_npz, quick=True,
-                                                 tasks="fc", jobs=2, task_timeout_s=7)}
+                                                 tasks="fc", jobs=2, task_timeout_s=7,
+                                                 **shared_trainers)}
     assert {s for s, r in again.items() if not r.cached} == {"carol", "dave"}
     assert again["carol"].problem == "crashed" and again["dave"].problem == "timed out"
     before = {r.student: (out / r.folder / "results.json").read_text() for r in rows}
     third = grade_batch([root], out, data=synthetic_npz, quick=True, tasks="fc", jobs=2,
-                        task_timeout_s=7)
+                        task_timeout_s=7, **shared_trainers)
     assert all(r.cached for r in third)
     assert before == {r.student: (out / r.folder / "results.json").read_text() for r in rows}
     # a changed submission is regraded
     shutil.copy(SUBMISSIONS / "good.py", root / "bob" / "lab.py")
     third = {r.student: r for r in grade_batch([root], out, data=synthetic_npz, quick=True,
-                                                 tasks="fc", jobs=2, task_timeout_s=7)}
+                                                 tasks="fc", jobs=2, task_timeout_s=7,
+                                                 **shared_trainers)}
     assert not third["bob"].cached and third["bob"].passed and third["alice"].cached
 
 
@@ -319,9 +322,8 @@ def test_discovery_under_dot_folders_and_dotdot(tmp_path, monkeypatch):
     assert not [n for n in notes if "candidate files" in n]  # the checkpoint copy is hidden
 
 
-def test_a_class_with_non_ascii_and_colliding_names_is_graded_once_each(synthetic_npz,
-                                                                         tmp_path,
-                                                                         monkeypatch):
+def test_a_class_with_non_ascii_and_colliding_names_is_graded_once_each(
+        synthetic_npz, tmp_path, monkeypatch, shared_trainers):
     subs = tmp_path / ".hidden" / "subs"
     for i, name in enumerate(NAMES):
         (subs / name).mkdir(parents=True)
@@ -330,7 +332,8 @@ def test_a_class_with_non_ascii_and_colliding_names_is_graded_once_each(syntheti
                                             (SUBMISSIONS / "good.py").read_text())
     monkeypatch.chdir(tmp_path / ".hidden")
     out = tmp_path / "out"
-    rows = grade_batch(["subs"], out, data=synthetic_npz, quick=True, tasks="fc", jobs=2)
+    rows = grade_batch(["subs"], out, data=synthetic_npz, quick=True, tasks="fc", jobs=2,
+                       **shared_trainers)
     ids = ["张伟", "Müller", "a b", "a_b", "李娜"]
     assert sorted(r.student for r in rows) == sorted(ids)
     assert len({r.folder for r in rows}) == 5
@@ -339,5 +342,6 @@ def test_a_class_with_non_ascii_and_colliding_names_is_graded_once_each(syntheti
         assert res.submission["path"] == r.path  # each folder holds its own student
     table = list(csv.DictReader(open(out / "grades.csv", encoding="utf-8")))
     assert sorted(t["student"] for t in table) == sorted(ids)
-    again = grade_batch(["subs"], out, data=synthetic_npz, quick=True, tasks="fc", jobs=2)
+    again = grade_batch(["subs"], out, data=synthetic_npz, quick=True, tasks="fc", jobs=2,
+                        **shared_trainers)
     assert all(r.cached for r in again)  # resume finds each student's own results

@@ -137,10 +137,10 @@ def test_the_job_names_the_grader_version():
     assert job["grader_version"] == grader.__version__
 
 
-def test_resume_with_everything_done_returns_the_run_as_it_was(synthetic_npz, submission,
-                                                               tmp_path, monkeypatch):
-    first = grader.check(submission("good.py"), data=synthetic_npz, tasks="fc", quick=True,
-                         out=tmp_path)
+def test_resume_with_everything_done_returns_the_run_as_it_was(
+        shared_trainers, synthetic_npz, submission, tmp_path, monkeypatch):
+    first = grader.check(submission("good.py"), data=synthetic_npz, **shared_trainers,
+                         tasks="fc", quick=True, out=tmp_path)
     saved = (tmp_path / "results.json").read_text()
 
     def no_child(*args, **kwargs):
@@ -148,8 +148,8 @@ def test_resume_with_everything_done_returns_the_run_as_it_was(synthetic_npz, su
 
     from grader import lanes
     monkeypatch.setattr(lanes.Processes, "make", no_child)
-    again = grader.check(submission("good.py"), data=synthetic_npz, tasks="fc", quick=True,
-                         out=tmp_path, resume=True)
+    again = grader.check(submission("good.py"), data=synthetic_npz, **shared_trainers,
+                         tasks="fc", quick=True, out=tmp_path, resume=True)
     assert again.to_dict() == first.to_dict()
     assert again.environment["sandbox"] and again.environment["device"]
     assert (tmp_path / "results.json").read_text() == saved

@@ -117,10 +117,12 @@ def _class(tmp_path: Path, data: Path) -> Path:
     return subs
 
 
-def test_links_out_of_a_students_folder_are_refused_by_name(synthetic_npz, tmp_path):
+def test_links_out_of_a_students_folder_are_refused_by_name(synthetic_npz, tmp_path,
+                                                             shared_trainers):
     subs = _class(tmp_path, synthetic_npz)
     rows = {r.student: r for r in grade_batch([subs], tmp_path / "out", data=synthetic_npz,
-                                              tasks="fc", quick=True, allow_unsandboxed=True)}
+                                              tasks="fc", quick=True, allow_unsandboxed=True,
+                                              **shared_trainers)}
     for student, named in (("alice", "cifar_cache.py"), ("bob", "cifar_cache/labels.npz"),
                            ("carol", "lab.py"), ("dave", "dave")):
         row = rows[student]

@@ -127,9 +127,9 @@ def test_one_run_survives_a_hostile_task_and_grades_the_next(run):
     assert r.task("cnn").status in (PASSED, FAILED) and r.task("cnn").test_accuracy is not None
 
 
-def test_resume_keeps_finished_tasks(synthetic_npz, submission, tmp_path):
+def test_resume_keeps_finished_tasks(shared_trainers, synthetic_npz, submission, tmp_path):
     first = grader.check(submission("raises_in_builder.py"), data=synthetic_npz, tasks="fc",
-                         out=tmp_path)
+                         out=tmp_path, **shared_trainers)
     seen = []
 
     class Spy(grader.progress.GradeProgress):
@@ -137,7 +137,8 @@ def test_resume_keeps_finished_tasks(synthetic_npz, submission, tmp_path):
             seen.append(task.id)
 
     again = grader.check(submission("raises_in_builder.py"), data=synthetic_npz,
-                         tasks="fc,cnn", out=tmp_path, resume=True, progress=Spy())
+                         tasks="fc,cnn", out=tmp_path, resume=True, progress=Spy(),
+                         **shared_trainers)
     assert seen == ["cnn"]  # fc came from the file
     assert again.task("fc").reason == first.task("fc").reason
     assert [t.id for t in again.tasks] == ["fc", "cnn"]

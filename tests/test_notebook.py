@@ -65,10 +65,11 @@ def test_extraction_keeps_definitions_and_skips_the_rest(tmp_path):
     assert ex.top_level_models == [] and ex.unresolved == []  # model = build_fc_model() is a call
 
 
-def test_notebook_and_py_get_the_same_verdicts_and_numbers(synthetic_npz, tmp_path):
+def test_notebook_and_py_get_the_same_verdicts_and_numbers(
+        shared_trainers, synthetic_npz, tmp_path):
     nb = good_notebook(tmp_path / "lab.ipynb")
-    a = grader.check(nb, data=synthetic_npz, tasks="fc")
-    b = grader.check(SUBMISSIONS / "good.py", data=synthetic_npz, tasks="fc")
+    a = grader.check(nb, data=synthetic_npz, **shared_trainers, tasks="fc")
+    b = grader.check(SUBMISSIONS / "good.py", data=synthetic_npz, **shared_trainers, tasks="fc")
     assert [t.status for t in a.tasks] == [t.status for t in b.tasks] == [PASSED]
     assert a.task("fc").history == b.task("fc").history
     assert a.task("fc").test_accuracy == b.task("fc").test_accuracy
@@ -76,21 +77,22 @@ def test_notebook_and_py_get_the_same_verdicts_and_numbers(synthetic_npz, tmp_pa
     assert a.submission["notebook"]["cells_taken"] == [2, 4]
 
 
-def test_top_level_model_without_a_function_gets_a_wrap_hint(synthetic_npz, tmp_path):
+def test_top_level_model_without_a_function_gets_a_wrap_hint(
+        shared_trainers, synthetic_npz, tmp_path):
     nb = make_notebook(tmp_path / "inline.ipynb", [
         "import keras\nfrom keras import layers, Input, Model",
         "x_in = Input(shape=(32, 32, 3))\nx = layers.Flatten()(x_in)\n"
         "x = layers.Dense(10, activation='softmax')(x)\nmodel = Model(x_in, x)",
         "model.compile('adam', 'sparse_categorical_crossentropy')\nmodel.fit(x_train, y_train)",
     ])
-    fc = grader.check(nb, data=synthetic_npz, tasks="fc").task("fc")
+    fc = grader.check(nb, data=synthetic_npz, **shared_trainers, tasks="fc").task("fc")
     assert fc.status == ERROR
     assert "build_fc_model is not defined in inline.ipynb" in fc.reason
     assert "Cell 2 builds a model at the top level instead. Wrap it in the function: " \
            "def build_fc_model(input_shape=(32, 32, 3), num_classes=10)" in fc.reason
 
 
-def test_name_set_only_in_a_skipped_cell(synthetic_npz, tmp_path):
+def test_name_set_only_in_a_skipped_cell(shared_trainers, synthetic_npz, tmp_path):
     nb = make_notebook(tmp_path / "names.ipynb", [
         "import keras\nfrom keras import layers",
         "(X_train, y_train), _ = keras.datasets.cifar10.load_data()",
@@ -98,7 +100,7 @@ def test_name_set_only_in_a_skipped_cell(synthetic_npz, tmp_path):
         "    return keras.Sequential([keras.Input(shape=X_train.shape[1:]), layers.Flatten(),\n"
         "                             layers.Dense(10, activation='softmax')])",
     ])
-    r = grader.check(nb, data=synthetic_npz, tasks="fc")
+    r = grader.check(nb, data=synthetic_npz, **shared_trainers, tasks="fc")
     assert any("build_fc_model (cell 3, line 1) uses 'X_train', which it never defines; "
                "cell 2 sets it"
                in n.message and "input_shape argument" in n.message for n in r.notes)
@@ -108,9 +110,9 @@ def test_name_set_only_in_a_skipped_cell(synthetic_npz, tmp_path):
     assert "'X_train' is set in cell 2, which the grader does not run" in fc.reason
 
 
-def test_syntax_error_in_a_cell_names_the_cell(synthetic_npz, tmp_path):
+def test_syntax_error_in_a_cell_names_the_cell(shared_trainers, synthetic_npz, tmp_path):
     nb = make_notebook(tmp_path / "syntax.ipynb", ["import keras", "def build_fc_model(:\n  pass"])
-    fc = grader.check(nb, data=synthetic_npz, tasks="fc").task("fc")
+    fc = grader.check(nb, data=synthetic_npz, **shared_trainers, tasks="fc").task("fc")
     assert fc.status == ERROR and "SyntaxError" in fc.reason and "(cell 2, line 1)" in fc.reason
 
 
@@ -137,7 +139,8 @@ def test_cli_output_in_a_notebook_cell_has_no_control_codes(synthetic_npz, tmp_p
 
 # -- real students' notebooks (issue 16) ---------------------------------------------------
 
-def test_compile_in_a_later_cell_is_the_students_configuration(synthetic_npz, tmp_path):
+def test_compile_in_a_later_cell_is_the_students_configuration(
+        shared_trainers, synthetic_npz, tmp_path):
     nb = colab_notebook(tmp_path / "lab.ipynb", [
         "import keras\nfrom keras import layers\nfrom keras.optimizers import SGD",
         "TRAINING = {'fc': {'epochs': 2}}",
@@ -147,7 +150,7 @@ def test_compile_in_a_later_cell_is_the_students_configuration(synthetic_npz, tm
         "              metrics=['accuracy'])",
         "history = model.fit(x_train, keras.utils.to_categorical(y_train), epochs=20)",
     ])
-    fc = grader.check(nb, data=synthetic_npz, tasks="fc").task("fc")
+    fc = grader.check(nb, data=synthetic_npz, **shared_trainers, tasks="fc").task("fc")
     assert fc.compile["compiled_by"] == "student"
     assert fc.compile["optimizer"]["name"] == "SGD"
     assert fc.compile["optimizer"]["learning_rate"] == pytest.approx(0.05)
@@ -156,14 +159,15 @@ def test_compile_in_a_later_cell_is_the_students_configuration(synthetic_npz, tm
     assert note.ok and note.message.startswith("Compiled as in cell 5, In [15], line 1:")
 
 
-def test_a_compile_that_cannot_be_taken_is_a_warning_naming_the_cell(synthetic_npz, tmp_path):
+def test_a_compile_that_cannot_be_taken_is_a_warning_naming_the_cell(
+        shared_trainers, synthetic_npz, tmp_path):
     nb = colab_notebook(tmp_path / "lab.ipynb", [
         "import keras\nfrom keras import layers",
         FC_BUILDER,
         "opt = make_my_optimizer()  # defined nowhere the grader runs",
         "model = build_fc_model()\nmodel.compile(optimizer=opt, loss='sparse_categorical_crossentropy')",
     ])
-    fc = grader.check(nb, data=synthetic_npz, tasks="fc", quick=True).task("fc")
+    fc = grader.check(nb, data=synthetic_npz, **shared_trainers, tasks="fc", quick=True).task("fc")
     assert fc.compile["compiled_by"] == "grader"
     warn = [f for f in fc.findings if f.check == "compile"][0]
     assert not warn.ok and warn.severity == "warning"
@@ -188,12 +192,12 @@ COLAB_CELLS = [
 ]
 
 
-def test_colab_shell_lines_magics_and_stray_imports(synthetic_npz, tmp_path):
+def test_colab_shell_lines_magics_and_stray_imports(shared_trainers, synthetic_npz, tmp_path):
     nb = colab_notebook(tmp_path / "colab.ipynb", COLAB_CELLS)
     ex = extract(nb)
     assert "wget" not in ex.source and "-O model_simple" not in ex.source
     assert {"cell": 2, "why": "a cell magic"} in ex.skipped
-    r = grader.check(nb, data=synthetic_npz, tasks="fc", quick=True)
+    r = grader.check(nb, data=synthetic_npz, **shared_trainers, tasks="fc", quick=True)
     fc = r.task("fc")
     assert fc.status == "checked", fc.reason
     notes = [n.message for n in r.notes if n.check == "imports"]
@@ -209,7 +213,8 @@ def _has(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def test_a_keras2_import_a_builder_needs_names_its_keras3_replacement(synthetic_npz, tmp_path):
+def test_a_keras2_import_a_builder_needs_names_its_keras3_replacement(
+        shared_trainers, synthetic_npz, tmp_path):
     nb = colab_notebook(tmp_path / "k2.ipynb", [
         "import keras\nfrom keras import layers\n"
         "from keras.layers.core import Dense\n"
@@ -222,7 +227,7 @@ def test_a_keras2_import_a_builder_needs_names_its_keras3_replacement(synthetic_
         "                             layers.Conv2D(4, 4, strides=4), layers.Flatten(),\n"
         "                             layers.Dense(num_classes, activation='softmax')])",
     ])
-    r = grader.check(nb, data=synthetic_npz, tasks="fc,cnn", quick=True)
+    r = grader.check(nb, data=synthetic_npz, **shared_trainers, tasks="fc,cnn", quick=True)
     fc = r.task("fc")
     assert fc.status == "error"
     assert fc.reason.startswith("build_fc_model needs 'Dense' from `from keras.layers.core "
@@ -273,7 +278,7 @@ def test_the_wrap_hint_names_the_cell_that_matches_the_task(tmp_path):
     assert "No top-level model in the notebook looks like Q6" in hint("cnn_dropout")
 
 
-def test_errors_name_the_cell_as_the_student_sees_it(synthetic_npz, tmp_path):
+def test_errors_name_the_cell_as_the_student_sees_it(shared_trainers, synthetic_npz, tmp_path):
     nb = colab_notebook(tmp_path / "err.ipynb", [
         "import keras\nfrom keras import layers\n\n\n",
         "# my model\n\n"
@@ -281,7 +286,7 @@ def test_errors_name_the_cell_as_the_student_sees_it(synthetic_npz, tmp_path):
         "    units = 512 // 0\n"
         "    return None",
     ], counts={1: 3, 2: 7})
-    fc = grader.check(nb, data=synthetic_npz, tasks="fc", quick=True).task("fc")
+    fc = grader.check(nb, data=synthetic_npz, **shared_trainers, tasks="fc", quick=True).task("fc")
     assert "ZeroDivisionError while building the model (cell 2, In [7], line 4)" in fc.reason
     assert fc.error["frames"][-1]["line"] == 4 and fc.error["frames"][-1]["cell"] == 2
 
@@ -339,12 +344,13 @@ plt.show()
 '''
 
 
-def test_a_script_with_top_level_training_grades_like_its_notebook(synthetic_npz, tmp_path):
+def test_a_script_with_top_level_training_grades_like_its_notebook(
+        shared_trainers, synthetic_npz, tmp_path):
     script = tmp_path / "lab.py"
     script.write_text(SCRIPT)
     nb = colab_notebook(tmp_path / "lab.ipynb", [SCRIPT])
-    a = grader.check(script, data=synthetic_npz, tasks="fc")
-    b = grader.check(nb, data=synthetic_npz, tasks="fc")
+    a = grader.check(script, data=synthetic_npz, **shared_trainers, tasks="fc")
+    b = grader.check(nb, data=synthetic_npz, **shared_trainers, tasks="fc")
     assert a.task("fc").status == b.task("fc").status == PASSED, a.task("fc").reason
     assert a.task("fc").history == b.task("fc").history
     assert a.task("fc").test_accuracy == b.task("fc").test_accuracy
@@ -355,16 +361,17 @@ def test_a_script_with_top_level_training_grades_like_its_notebook(synthetic_npz
     assert a.task("fc").compile["compiled_by"] == "student"  # the top-level compile
 
 
-def test_quick_runs_read_as_quick_runs(synthetic_npz, tmp_path):
+def test_quick_runs_read_as_quick_runs(shared_trainers, synthetic_npz, tmp_path):
     from grader.html_report import render_report
-    r = grader.check(SUBMISSIONS / "good.py", data=synthetic_npz, tasks="fc", quick=True,
-                     out=tmp_path)
+    r = grader.check(SUBMISSIONS / "good.py", data=synthetic_npz, **shared_trainers,
+                     tasks="fc", quick=True, out=tmp_path)
     html = render_report(r)
     assert "underfitting" not in html and "still rising" not in html.lower()
     assert "I0000" not in r.task("fc").output_tail and "oneDNN" not in r.task("fc").output_tail
 
 
-def test_a_file_that_fails_to_import_is_imported_once(synthetic_npz, submission):
-    r = grader.check(submission("syntax_error.py"), data=synthetic_npz, tasks="fc,cnn,final")
+def test_a_file_that_fails_to_import_is_imported_once(shared_trainers, synthetic_npz, submission):
+    r = grader.check(submission("syntax_error.py"), data=synthetic_npz, **shared_trainers,
+                     tasks="fc,cnn,final")
     assert [t.status for t in r.tasks] == [ERROR] * 3
     assert r.environment["builder_starts"] == 1

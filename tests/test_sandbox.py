@@ -77,8 +77,9 @@ def test_without_a_sandbox_stolen_labels_reach_no_prediction(synthetic_npz, subm
     assert not r.passed
 
 
-def test_an_honest_model_is_not_held(synthetic_npz, submission, tmp_path):
-    r = grader.check(submission("good.py"), data=synthetic_npz, tasks="fc,cnn", out=tmp_path)
+def test_an_honest_model_is_not_held(shared_trainers, synthetic_npz, submission, tmp_path):
+    r = grader.check(submission("good.py"), data=synthetic_npz, **shared_trainers,
+                     tasks="fc,cnn", out=tmp_path)
     for t in r.tasks:
         assert t.status == "passed", t.reason
         assert t.reinit_agreement is not None and t.reinit_agreement < 0.5

@@ -21,10 +21,10 @@ def test_init_writes_and_refuses_to_overwrite(tmp_path):
     assert again.exit_code == 2 and "exists already" in again.output
 
 
-def test_starters_pass_the_quick_check(synthetic_npz, tmp_path):
+def test_starters_pass_the_quick_check(shared_trainers, synthetic_npz, tmp_path):
     for name in ("lab.py", "lab.ipynb"):
         path = tmp_path / name
         assert CliRunner().invoke(main, ["init", str(path)]).exit_code == 0
-        r = grader.check(path, data=synthetic_npz, quick=True)
+        r = grader.check(path, data=synthetic_npz, **shared_trainers, quick=True)
         assert [t.status for t in r.tasks] == [CHECKED] * 5, [t.reason for t in r.tasks]
         assert r.passed and r.points is None and all(t.points == 0 for t in r.tasks)

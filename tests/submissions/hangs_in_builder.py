@@ -1,4 +1,6 @@
 """build_fc_model never returns; build_cnn_model is fine and must still be graded."""
+import time
+
 import keras
 from keras import layers
 
@@ -6,8 +8,8 @@ TRAINING = {"cnn": {"epochs": 1}}
 
 
 def build_fc_model(input_shape=(32, 32, 3), num_classes=10):
-    while True:
-        pass
+    while True:  # idles, so that the tests beside it keep the CPU
+        time.sleep(0.05)
 
 
 def build_cnn_model(input_shape=(32, 32, 3), num_classes=10):
