@@ -35,3 +35,19 @@ def test_no_warning_without_a_gpu(monkeypatch, synthetic_npz, submission, tmp_pa
                                   str(tmp_path)])
     assert "NVIDIA" not in r.output
     assert "gpu_warning" not in json.loads((tmp_path / "results.json").read_text())["environment"]
+
+
+def test_the_cpus_instruction_sets_are_named(tmp_path):
+    """Two CPUs of one name can pick different kernels (AVX-512 or not) and so train the
+    same model and seed to different bits: results record what the kernels go by."""
+    from grader.environment import cpu_isa
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\ncpu family\t: 25\nmodel\t\t: 17\nmodel name\t: AMD EPYC\n"
+                    "flags\t\t: fpu sse avx2 fma avx512f avx512_bf16\n\nprocessor\t: 1\n"
+                    "flags\t\t: fpu\n")
+    assert cpu_isa(str(info)) == "family 25 model 17: avx2 fma avx512f avx512_bf16"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse\n")
+    assert cpu_isa(str(info)).endswith(": none of avx2, fma, avx_vnni, avx512f, avx512_vnni, "
+                                       "avx512_bf16, amx_tile, amx_bf16")
+    assert cpu_isa(str(tmp_path / "missing")) is None

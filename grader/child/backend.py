@@ -6,7 +6,7 @@ import os
 import platform
 import sys
 
-from ..environment import cpu_name
+from ..environment import cpu_isa, cpu_name
 
 
 def backend_info() -> dict:
@@ -35,6 +35,9 @@ def backend_info() -> dict:
     device = {"backend": backend, "kind": "gpu" if gpus else "cpu",
               "name": ", ".join(gpus) if gpus else cpu_name(),
               "cpu": cpu_name(), "cpu_count": os.cpu_count(), "platform": sys.platform}
+    isa = cpu_isa()
+    if isa:
+        device["cpu_isa"] = isa
     if gpus and os.environ.get("CUDA_VISIBLE_DEVICES"):
         device["cuda_visible_devices"] = os.environ["CUDA_VISIBLE_DEVICES"]
     return {"versions": versions, "device": device}
