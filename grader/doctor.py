@@ -54,20 +54,25 @@ def _data_source(data: str | Path | None) -> Item:
     return Item("data", False, f"{how} names {where}, which does not exist")
 
 
+def _hello(confinement: confine.Confinement, timeout_s: float):
+    """Start a child the way grading does, under ``confinement``; its hello (or how it
+    ended) and the last lines it printed."""
+    with tempfile.TemporaryDirectory(prefix="grader-doctor-") as tmp:
+        workdir = Path(tmp) / "child"
+        workdir.mkdir()
+        child = Child(workdir, SandboxLimits(confinement=confinement))
+        try:
+            return (child.wait_for("hello", timeout_s),
+                    child.output.text().strip().splitlines()[-3:])
+        finally:
+            child.close()
+
+
 def diagnose(data: str | Path | None = None, sandbox: str = "auto",
              timeout_s: float = 120) -> Diagnosis:
     out = Diagnosis()
     chosen = confine.detect(sandbox)
-    hello = None
-    with tempfile.TemporaryDirectory(prefix="grader-doctor-") as tmp:
-        workdir = Path(tmp) / "child"
-        workdir.mkdir()
-        child = Child(workdir, SandboxLimits(confinement=chosen))
-        try:
-            hello = child.wait_for("hello", timeout_s)
-            tail = child.output.text().strip().splitlines()[-3:]
-        finally:
-            child.close()
+    hello, tail = _hello(chosen, timeout_s)
     if isinstance(hello, Ended) or hello is None:
         why = hello.message if isinstance(hello, Ended) else "no answer"
         out.items.append(Item("child", False, f"the child process did not start keras: {why}"
@@ -90,6 +95,13 @@ def diagnose(data: str | Path | None = None, sandbox: str = "auto",
         versions = ", ".join(f"{k} {v}" for k, v in hello["versions"].items())
         out.items.append(Item("backend", True, f"keras backend {device['backend']} ({versions})"))
         unused = unused_gpus(device)
+        if unused and kind != "none":
+            # No student code runs in the doctor's child, so it may look without the
+            # sandbox: a GPU seen there but not inside is the sandbox's doing, not the
+            # install's.
+            outside, _ = _hello(confine.detect("none"), timeout_s)
+            if isinstance(outside, dict):
+                unused = unused_gpus(device, outside=outside.get("device"))
         if unused:
             out.items.append(Item("devices", False, unused))
         else:

@@ -66,13 +66,22 @@ def visible_gpus() -> list[str]:
         return []
 
 
-def unused_gpus(device: dict) -> str | None:
+def unused_gpus(device: dict, outside: dict | None = None) -> str | None:
     """Why training runs on the CPU although the NVIDIA driver lists GPUs (``device``: what
-    the child's backend reported), with the fix; None when there is nothing to say."""
+    the child's backend reported), with the fix; None when there is nothing to say.
+    ``outside``: what the same backend reported in a child without the sandbox, where
+    ``grader doctor`` looked; a GPU seen there is hidden by the sandbox, not missing from
+    the install."""
     gpus = visible_gpus()
     if not gpus or device.get("kind") == "gpu":
         return None
     backend = device.get("backend", "keras")
+    if outside and outside.get("kind") == "gpu":
+        return (f"The NVIDIA driver lists {len(gpus)} GPU(s) and the {backend} backend sees "
+                f"them outside the sandbox ({outside.get('name')}), but none inside it: "
+                f"training runs on the CPU ({device.get('cpu') or device.get('name')}), many "
+                f"times slower. The install is fine; the sandbox hides the GPUs' device "
+                f"files, a grader bug: report it with the output of `grader doctor --json`.")
     fix = ("pip install 'keras-lab-grader[tensorflow-gpu]' (TensorFlow with its CUDA libraries, "
            "tensorflow[and-cuda])" if backend == "tensorflow" else
            "install a CUDA build of jax (pip install 'jax[cuda12]')" if backend == "jax" else

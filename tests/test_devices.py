@@ -51,3 +51,19 @@ def test_the_cpus_instruction_sets_are_named(tmp_path):
     assert cpu_isa(str(info)).endswith(": none of avx2, fma, avx_vnni, avx512f, avx512_vnni, "
                                        "avx512_bf16, amx_tile, amx_bf16")
     assert cpu_isa(str(tmp_path / "missing")) is None
+
+
+def test_a_gpu_hidden_by_the_sandbox_is_not_blamed_on_the_install(monkeypatch):
+    """`grader doctor` looks outside the sandbox too: a GPU the backend sees there but not
+    inside is the sandbox's doing, and the advice says so instead of 'install CUDA'."""
+    from grader.environment import unused_gpus
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    inside = {"backend": "jax", "kind": "cpu", "name": "AMD EPYC", "cpu": "AMD EPYC"}
+    plain = unused_gpus(inside)
+    assert "install a CUDA build of jax" in plain
+    assert unused_gpus(inside, outside={"backend": "jax", "kind": "cpu"}) == plain
+    hidden = unused_gpus(inside, outside={"backend": "jax", "kind": "gpu", "name": "H200"})
+    assert "sees them outside the sandbox (H200), but none inside it" in hidden
+    assert "install" not in hidden.lower().replace("the install is fine", "")
+    assert "grader doctor --json" in hidden
