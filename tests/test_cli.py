@@ -133,3 +133,35 @@ def test_student_text_in_the_summary_is_printed_as_written_not_as_markup():
     for s in ("list index [3] out of range [/red]", "layers[0] is [bold]odd[/]",
               "[LATE] lab.py", "keras-lab-grader[tensorflow-gpu]"):
         assert s in text, s
+
+
+def test_sigterm_stops_a_run_like_ctrl_c_and_leaves_no_temporary_folder(submission,
+                                                                        synthetic_npz,
+                                                                        tmp_path):
+    """A scheduler's or `kill`'s SIGTERM unwinds the run: exit 130, and the run's temporary
+    folder (which holds its copy of the data) is removed, not left in $TMPDIR."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "grader.cli", "check", str(submission("hangs_in_builder.py")),
+         "--data", str(synthetic_npz), "--tasks", "fc", "--out", str(tmp_path / "out")],
+        env={**os.environ, "TMPDIR": str(tmp)}, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if any((d / "builder-1").exists() for d in tmp.glob("grader-*")):
+            break  # the run is under way: its folder and its builder exist
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()
+    time.sleep(1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    assert not list(tmp.glob("grader-*")), list(tmp.iterdir())
