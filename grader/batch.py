@@ -139,8 +139,9 @@ def grade_batch(paths, out, options: GradeOptions | None = None, *, jobs: int | 
     then the cluster's size).  Refuses to grade a class without a sandbox unless
     ``allow_unsandboxed``: a class's code is untrusted by definition.  A caller grading
     several classes in one process can keep its trainers from one call to the next:
-    ``trainers`` (a ``session.TrainerPool``, which the caller closes) with the
-    ``data_cache`` folder its data bundles are written to."""
+    ``trainers`` (a ``session.TrainerPool``, which the caller closes) and ``data_cache``
+    (the folder the data bundles are written to: a trainer is reused for the same
+    bundle), as for ``check``."""
     if executor not in EXECUTORS:
         raise UsageError(f"executor must be one of {', '.join(EXECUTORS)}. "
                          f"Received: {executor!r}")
@@ -242,11 +243,13 @@ def _run_local(todo: list[Entry], out: Path, options: GradeOptions, jobs: int, *
     shared = bool(gpus) and jobs > len(gpus)
 
     with contextlib.ExitStack() as own:
-        if trainers is None or data_cache is None:
+        if trainers is None or data_cache is None:  # each taken on its own, as check does
             cache_dir = Path(own.enter_context(
                 tempfile.TemporaryDirectory(prefix="grader-batch-")))
-            trainers, data_cache = TrainerPool(cache_dir / "trainers"), cache_dir
-            own.callback(trainers.close)  # before the folder it lives in goes
+            data_cache = data_cache or cache_dir
+            if trainers is None:
+                trainers = TrainerPool(cache_dir / "trainers")
+                own.callback(trainers.close)  # before the folder it lives in goes
 
         def one(e: Entry) -> Row:
             gpu = free_gpus.get() if gpus else None

@@ -6,15 +6,25 @@ import os
 import platform
 
 
-def cpu_name() -> str:
+def _first_cpu(cpuinfo: str = "/proc/cpuinfo") -> dict[str, str]:
+    """The first processor's fields in /proc/cpuinfo (every core of a machine is the same
+    CPU); empty where the file does not exist (not Linux)."""
+    fields: dict[str, str] = {}
     try:
-        with open("/proc/cpuinfo") as f:
+        with open(cpuinfo) as f:
             for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                if not line.strip():
+                    break
+                key, _, value = line.partition(":")
+                fields[key.strip()] = value.strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return fields
+
+
+def cpu_name() -> str:
+    name = _first_cpu().get("model name")
+    return name if name is not None else platform.processor() or platform.machine()
 
 
 # The instruction sets a CPU kernel library (oneDNN, XLA) picks its kernels by: two CPUs
@@ -27,16 +37,7 @@ ISA_FLAGS = ("avx2", "fma", "avx_vnni", "avx512f", "avx512_vnni", "avx512_bf16",
 def cpu_isa(cpuinfo: str = "/proc/cpuinfo") -> str | None:
     """The CPU's family, model and the kernel-relevant instruction sets, e.g.
     "family 25 model 17: avx2 fma"; None where /proc/cpuinfo does not say (not Linux)."""
-    fields: dict[str, str] = {}
-    try:
-        with open(cpuinfo) as f:
-            for line in f:
-                if not line.strip():
-                    break  # the first processor's block is enough
-                key, _, value = line.partition(":")
-                fields[key.strip()] = value.strip()
-    except OSError:
-        return None
+    fields = _first_cpu(cpuinfo)
     if "flags" not in fields:
         return None
     flags = set(fields["flags"].split())
