@@ -32,9 +32,10 @@ def backend_info() -> dict:
         versions["torch"] = torch.__version__
         if torch.cuda.is_available():
             gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    cpu = cpu_name()
     device = {"backend": backend, "kind": "gpu" if gpus else "cpu",
-              "name": ", ".join(gpus) if gpus else cpu_name(),
-              "cpu": cpu_name(), "cpu_count": os.cpu_count(), "platform": sys.platform}
+              "name": ", ".join(gpus) if gpus else cpu,
+              "cpu": cpu, "cpu_count": os.cpu_count(), "platform": sys.platform}
     isa = cpu_isa()
     if isa:
         device["cpu_isa"] = isa
