@@ -102,6 +102,12 @@ class ChildCgroup:
     def procs_files(self) -> list[str]:
         return [str(d / "cgroup.procs") for d in self.dirs]
 
+    def add(self, pid: int) -> None:
+        """Move a running process in (a forked builder, before it runs student code);
+        OSError when the kernel refuses."""
+        for f in self.procs_files:
+            Path(f).write_text(str(pid))
+
     def describe(self) -> dict:
         return {"version": self.version, "memory_limit": True, "process_limit": MAX_TASKS}
 
@@ -139,6 +145,17 @@ class ChildCgroup:
                            (self.dirs[0] / "memory.oom_control").read_text().splitlines())
             return int(control.get("oom_kill", 0)) > 0 or \
                 int((self.dirs[0] / "memory.failcnt").read_text()) > 0
+        except (OSError, ValueError):
+            return False
+
+    def oom_killed(self) -> bool:
+        """Whether the kernel killed a process of the child's for its memory limit (the
+        child itself may live on: a process it started held the memory)."""
+        try:
+            name = "memory.events" if self.version == 2 else "memory.oom_control"
+            counts = dict(line.split() for line in
+                          (self.dirs[0] / name).read_text().splitlines())
+            return int(counts.get("oom_kill", 0)) > 0
         except (OSError, ValueError):
             return False
 

@@ -49,23 +49,27 @@ class Processes:
             root.mkdir(exist_ok=True)
             trainers.append(TrainerProcess(root, limits, bundle, rubric.limits.import_timeout_s))
         made: list[Session] = []
+        server = pool.fork_server(limits, bundle, rubric.limits.import_timeout_s) \
+            if pool is not None else None
 
         def builder() -> Session:
             root = tmp / f"builder-{len(made) + 1}"
             root.mkdir()
-            made.append(Session(sub, rubric, root, limits, bundle))
+            made.append(Session(sub, rubric, root, limits, bundle, server))
             return made[-1]
 
         return cls(Builders(builder, n), trainers, pool, sum(t.starts for t in trainers))
 
     def start(self) -> None:
-        """Start the builder, and as many trainers beside it as there are cores left: they
-        import keras while the builder imports keras and the submission.  The others start
-        when their lane first needs them (on one core, starting both at once gains no
-        time, and a submission that fails to import or build needs no trainer)."""
-        self.builders.first.start()
+        """Start as many trainers as there are cores left beside the builder, then the
+        builder: they import keras while the builder imports keras and the submission (a
+        builder forked from a pool's server waits for that server's hello the first time).
+        The other trainers start when their lane first needs them (on one core, starting
+        both at once gains no time, and a submission that fails to import or build needs no
+        trainer)."""
         for trainer in self.trainers[:max(usable_cores() - 1, 0)]:
             trainer.start()
+        self.builders.first.start()
 
     @property
     def starts(self) -> int:

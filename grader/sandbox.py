@@ -27,6 +27,7 @@ import json
 import os
 import re
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -37,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import cgroups, confine, protocol
+from .errors import BackendError
 
 OUTPUT_TAIL_BYTES = 64 * 1024
 MARKER = "GRADER_SANDBOX_ID"
@@ -178,33 +180,68 @@ def _marked_pids(marker: str) -> list[int]:
     return pids
 
 
-# The two children: the builder imports the submission, the trainer never does.
-ROLES = {"builder": "grader.child.worker", "trainer": "grader.child.trainer"}
+# The children: the builder imports the submission, the trainer never does; the builders'
+# fork server imports keras and forks builders (fork_server.py).
+ROLES = {"builder": "grader.child.worker", "trainer": "grader.child.trainer",
+         "fork_server": "grader.child.fork_server"}
+
+
+def _allow(workdir: Path, limits: SandboxLimits, bundle: Path | None) -> confine.AllowList:
+    from .environment import visible_gpus
+    return confine.allow_list(workdir, bundle, bool(limits.gpu) or bool(visible_gpus()))
+
+
+def child_setup(workdir: Path, limits: SandboxLimits, bundle: Path | None,
+                landlock_always: bool = False) -> dict:
+    """What the child sets up itself (``child.start.setup``): limits, network, and the
+    Landlock rules of its allow-list where Landlock is the sandbox (or ``landlock_always``:
+    a forked builder, inside its server's bubblewrap too)."""
+    kind = limits.confinement.kind if limits.confinement else "none"
+    landlock = kind == "landlock" or (landlock_always and kind != "none")
+    return {"max_file_mb": limits.max_file_mb, "sandbox": kind,
+            "block_network": limits.block_network and kind != "bubblewrap",
+            "landlock": _allow(workdir, limits, bundle).to_json() if landlock else None,
+            "list_dirs": [str(Path(confine.grader_package()).parent)]}
 
 
 def launch_argv(workdir: Path, limits: SandboxLimits, bundle: Path | None,
-                cmd_fd: int, evt_fd: int, role: str = "builder") -> list[str]:
-    """The child's command line: the builder or the trainer, under bubblewrap when that is
-    the sandbox, with its own set-up (limits, network, Landlock rules) as its third
-    argument.  Each sees only its own working folder and the data bundle."""
+                cmd_fd: int, evt_fd: int, role: str = "builder",
+                extra: dict | None = None) -> list[str]:
+    """The child's command line: the builder, the trainer or the fork server, under
+    bubblewrap when that is the sandbox, with its own set-up (limits, network, Landlock
+    rules; and ``extra``) as its third argument.  Each sees only its own working folder
+    and the data bundle."""
     kind = limits.confinement.kind if limits.confinement else "none"
-    from .environment import visible_gpus
-    allow = confine.allow_list(workdir, bundle, bool(limits.gpu) or bool(visible_gpus()))
-    setup = {"max_file_mb": limits.max_file_mb, "sandbox": kind,
-             "block_network": limits.block_network and kind != "bubblewrap",
-             "landlock": allow.to_json() if kind == "landlock" else None,
-             "list_dirs": [str(Path(confine.grader_package()).parent)]}
+    setup = {**child_setup(workdir, limits, bundle), **(extra or {})}
     argv = [sys.executable, "-m", ROLES[role], str(cmd_fd), str(evt_fd),
             json.dumps(setup)]
     if kind == "bubblewrap":
-        argv = confine.bwrap_argv(allow, workdir, limits.block_network,
-                                  limits.max_file_mb) + argv
+        argv = confine.bwrap_argv(_allow(workdir, limits, bundle), workdir,
+                                  limits.block_network, limits.max_file_mb) + argv
     return argv
 
 
+def wait_for_hello(child: "Child", limit: float, what: str) -> dict:
+    """The child's hello, once it has imported keras; ``BackendError`` when it could not."""
+    hello = child.wait_for("hello", limit)
+    if isinstance(hello, Ended):
+        tail = child.output.text().strip().splitlines()[-5:]
+        raise BackendError(f"Could not start keras in the {what}: " + hello.message
+                           + (": " + " / ".join(tail) if tail else ""),
+                           hint="Check that keras and a backend (TensorFlow, JAX or PyTorch) "
+                                "import in this Python: python -c 'import keras'.")
+    return hello
+
+
 class Child:
+    """A child process: started here, or (a builder) forked by ``server``, a
+    ``fork_server.ForkServer`` whose builders' folders hold ``workdir`` (removed when the
+    child closes), started here all the same when the server cannot fork.  ``extra_fd`` is
+    passed on to it (the fork server's socket)."""
+
     def __init__(self, workdir: Path, limits: SandboxLimits = SandboxLimits(),
-                 bundle: Path | None = None, role: str = "builder"):
+                 bundle: Path | None = None, role: str = "builder", server=None,
+                 extra_fd: int | None = None, extra: dict | None = None):
         self.workdir = workdir
         self.role = role
         self.limits = limits
@@ -215,13 +252,20 @@ class Child:
         # every process it starts and its tmpfs and memfd pages, a process limit, and a
         # way to end all of it (cgroups.py); else the polling below is all there is.
         self.cgroup = cgroups.create(limits.memory_mb)
-        self.proc = subprocess.Popen(
-            cgroups.enter_argv(self.cgroup, launch_argv(workdir, limits, bundle, cmd_r, evt_w,
-                                                        role)),
-            pass_fds=(cmd_r, evt_w), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, cwd=workdir,
-            env=child_env(workdir, self.marker, limits.gpu, limits.gpu_shared),
-            start_new_session=True)
+        env = child_env(workdir, self.marker, limits.gpu, limits.gpu_shared)
+        self.proc = None
+        if server is not None and self.cgroup is not None:
+            self.proc = server.fork(workdir, cmd_r, evt_w, env, self.cgroup)
+        self.forked = self.proc is not None
+        self._folder_is_ours = server is not None  # in the server's folder, which outlives it
+        if self.proc is None:
+            fds = (cmd_r, evt_w) + ((extra_fd,) if extra_fd is not None else ())
+            extra = {**(extra or {}), **({"socket": extra_fd} if extra_fd is not None else {})}
+            self.proc = subprocess.Popen(
+                cgroups.enter_argv(self.cgroup, launch_argv(workdir, limits, bundle, cmd_r,
+                                                            evt_w, role, extra)),
+                pass_fds=fds, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, cwd=workdir, env=env, start_new_session=True)
         os.close(cmd_r)
         os.close(evt_w)
         self._reader = protocol.LineReader(self._evt_r)
@@ -268,6 +312,8 @@ class Child:
     def _over_memory(self) -> bool:
         if not os.path.isdir("/proc"):
             return False
+        if self.cgroup is not None and self.cgroup.oom_killed():
+            return True  # the kernel enforced the limit on a process the child started
         rss = _session_rss_mb(self.proc.pid)
         held = self.cgroup.held_mb() if self.cgroup is not None else None
         used = max(rss, held or 0.0)
@@ -302,7 +348,13 @@ class Child:
                         msg.get("ev") in ("batch", "epoch") and self._progress_due(msg):
                     on_event(msg)
             if self._reader.eof:
-                code = self.proc.wait()
+                try:
+                    code = self.proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:  # it closed the pipe and runs on
+                    self.kill()
+                    return Ended("protocol", "closed the grader's message pipe and went on "
+                                             "running; it was stopped, and nothing it "
+                                             "reported was used")
                 if self.cgroup is not None and self.cgroup.hit_memory_limit():
                     self.kill()
                     return Ended("memory", f"used more than the memory limit of "
@@ -380,8 +432,10 @@ class Child:
         self.kill_strays()
 
     def kill_strays(self) -> int:
-        """Kill processes the submission started that left the child's session."""
-        if not os.path.isdir("/proc"):
+        """Kill processes the submission started that left the child's session.  (A forked
+        builder's environment is its server's, marker included: its cgroup, which a
+        builder is forked only with, ends what it started.)"""
+        if not os.path.isdir("/proc") or self.forked:
             return 0
         strays = [p for p in _marked_pids(self.marker) if p != os.getpid()]
         for pid in strays:
@@ -407,6 +461,8 @@ class Child:
             except OSError:
                 pass
         self._drain.join(timeout=2)
+        if self._folder_is_ours:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def _exit_text(code: int, role: str = "builder") -> str:

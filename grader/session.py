@@ -16,9 +16,9 @@ import threading
 import time
 from pathlib import Path
 
-from .errors import BackendError
 from .rubric import Rubric, Task
-from .sandbox import Child, Ended, SandboxLimits, student_output
+from . import fork_server
+from .sandbox import Child, Ended, SandboxLimits, student_output, wait_for_hello
 from .submission import Submission
 
 
@@ -59,17 +59,6 @@ def exchange(child: Child, request: dict, timeout: float, on_event,
                                  on_event=on_event, task=request["task"])
 
 
-def _hello(child: Child, limit: float, what: str) -> dict:
-    hello = child.wait_for("hello", limit)
-    if isinstance(hello, Ended):
-        tail = child.output.text().strip().splitlines()[-5:]
-        raise BackendError(f"Could not start keras in the {what}: " + hello.message
-                           + (": " + " / ".join(tail) if tail else ""),
-                           hint="Check that keras and a backend (TensorFlow, JAX or PyTorch) "
-                                "import in this Python: python -c 'import keras'.")
-    return hello
-
-
 class TrainerProcess:
     """A lane's trainer: started at once (it imports keras while the builder imports the
     submission), restarted after a task that killed it."""
@@ -104,7 +93,7 @@ class TrainerProcess:
             self.close()
             self.start()
         if self.hello is None:
-            self.hello = _hello(self.child, self.import_timeout_s, "trainer")
+            self.hello = wait_for_hello(self.child, self.import_timeout_s, "trainer")
         return self.hello
 
     def run(self, request: dict, timeout: float, on_event, train_if):
@@ -125,13 +114,36 @@ class TrainerPool:
     A trainer runs no student code, so the one that trained a submission's models can
     train the next one's, which then starts without waiting for keras to import.  Only a
     trainer started with the same limits and data bundle is reused; one that a task
-    killed is not kept."""
+    killed is not kept.  The pool keeps the builders' fork server too
+    (``fork_server.py``), where the machine allows one: each submission's builder is
+    forked from it, a fresh process, instead of importing keras again."""
 
     def __init__(self, root: Path):
         self.root = root
         self._idle: list[TrainerProcess] = []
         self._made = 0
         self._lock = threading.Lock()
+        self._servers: list[fork_server.ForkServer] = []
+        self._not_forked: dict[SandboxLimits, str] = {}
+
+    def fork_server(self, limits: SandboxLimits, bundle: Path | None,
+                    import_timeout_s: float) -> fork_server.ForkServer | None:
+        """The fork server for builders with these limits and data bundle (started now if
+        there is none), or None where builders are not forked (``fork_server.possible``)."""
+        with self._lock:
+            if limits not in self._not_forked:
+                self._not_forked[limits] = fork_server.possible(limits) or ""
+            if self._not_forked[limits]:
+                return None
+            for server in self._servers:
+                if server.limits == limits and server.bundle == bundle and server.alive:
+                    return server
+            self._made += 1
+            root = self.root / f"builders-{self._made}"
+        server = fork_server.ForkServer(root, limits, bundle, import_timeout_s)
+        with self._lock:
+            self._servers.append(server)
+        return server
 
     def take(self, limits: SandboxLimits, bundle: Path, import_timeout_s: float
              ) -> TrainerProcess:
@@ -155,8 +167,11 @@ class TrainerPool:
     def close(self) -> None:
         with self._lock:
             idle, self._idle = self._idle, []
+            servers, self._servers = self._servers, []
         for trainer in idle:
             trainer.close()
+        for server in servers:
+            server.close()
 
 
 class Session:
@@ -164,7 +179,9 @@ class Session:
     ``lock`` makes their exchanges one at a time."""
 
     def __init__(self, submission: Submission, rubric: Rubric, workroot: Path,
-                 limits: SandboxLimits, bundle: Path | None = None):
+                 limits: SandboxLimits, bundle: Path | None = None,
+                 server: fork_server.ForkServer | None = None):
+        self.server = server  # builders forked from it where it can (a class's pool)
         self.limits = limits
         self.bundle = bundle
         self.submission = submission
@@ -188,6 +205,10 @@ class Session:
         self.starts += 1
         self.hello = None
         self.started_at = time.monotonic()
+        if self.server is not None and self.server.ready():
+            self.child = Child(self.server.new_folder(), self.limits, self.bundle,
+                               server=self.server)
+            return
         workdir = self.workroot / f"child-{self.starts}"
         workdir.mkdir()
         self.child = Child(workdir, self.limits, self.bundle)
@@ -203,7 +224,7 @@ class Session:
         if not self.alive:  # else started early (``start``), importing keras meanwhile
             self.close()
             self.start()
-        self.hello = _hello(self.child, self.rubric.limits.import_timeout_s,
+        self.hello = wait_for_hello(self.child, self.rubric.limits.import_timeout_s,
                             "process that runs the submission")
         self.start_s = time.monotonic() - self.started_at
         self.child.send({"op": "import",
@@ -263,6 +284,10 @@ class Session:
         out = {"kind": reported.get("kind", "none"), "why": why}
         if reported.get("landlock"):
             out["landlock"] = reported["landlock"]
+        if self.child is not None and self.child.forked:
+            # Forked from the class's fork server, inside its sandbox, and held to its own
+            # folder by Landlock as well.
+            out["forked"] = True
         return out
 
     def close(self) -> None:

@@ -110,6 +110,17 @@ def test_loop_at_import_times_out(grade, fast_rubric):
     assert "top level" in r.task("fc").reason
 
 
+def test_closing_the_pipes_and_running_on_is_an_error_not_a_hang(grade, fast_rubric):
+    """The end of the child's messages without the end of the child: it is stopped at
+    once, not waited for until its time limit (or for ever)."""
+    t0 = time.monotonic()
+    r = grade("closes_its_pipes.py", "fc", rubric=fast_rubric(import_timeout_s=120))
+    fc = r.task("fc")
+    assert fc.status == ERROR and fc.points == 0
+    assert "closed the grader's message pipe" in fc.reason, fc.reason
+    assert time.monotonic() - t0 < 60
+
+
 def test_exception_in_builder_shows_line_and_other_task_is_graded(grade):
     r = grade("raises_in_builder.py", "fc,cnn")
     fc = r.task("fc")

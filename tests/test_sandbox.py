@@ -58,6 +58,63 @@ def test_every_escape_is_contained(kind, synthetic_npz, submission, tmp_path, ba
         assert bait not in text
 
 
+@pytest.mark.skipif(not AVAILABLE, reason="neither bubblewrap nor Landlock can run here")
+@pytest.mark.parametrize("kind", AVAILABLE)
+def test_a_forked_builder_reaches_neither_its_server_nor_its_neighbours(
+        kind, synthetic_npz, submission, tmp_path, bait, loopback_server, monkeypatch):
+    """A class's builders are forked from one fork server, whose folder holds every
+    builder's folder: each forked builder is held to its own (Landlock, under bubblewrap
+    too), cannot signal the server, and every door of escapes.py stays shut; the server
+    goes on forking the next submission's builder."""
+    from grader import fork_server
+    from grader.sandbox import SandboxLimits
+    from grader.session import TrainerPool
+
+    why_not = fork_server.possible(SandboxLimits(confinement=confine.detect(kind)))
+    if why_not:
+        pytest.skip(f"builders are not forked here: {why_not}")
+    listener = loopback_server(47124)
+    monkeypatch.setenv("GRADER_CIFAR10", str(synthetic_npz))
+    ESCAPE_FILE.unlink(missing_ok=True)
+    neighbour = f"n3ighbour{uuid.uuid4().hex[:12]}"
+    server_root = tmp_path / "pool" / "builders-1"
+    server_root.mkdir(parents=True)
+    (server_root / "bait.txt").write_text(neighbour)
+    pool = TrainerPool(tmp_path / "pool")
+    try:
+        runs = {name: grader.check(submission(name), tasks="fc", out=tmp_path / name,
+                                   sandbox=kind, trainers=pool, data_cache=tmp_path / "b")
+                for name in ("escapes.py", "good.py")}
+    finally:
+        pool.close()
+    r = runs["escapes.py"]
+    assert r.environment["sandbox"]["kind"] == kind
+    assert r.environment["sandbox"]["forked"] is True
+    reached = _reached(r.task("fc"))
+    assert reached["neighbours"] is None and reached["neighbour_secret"] is None
+    assert reached["signals_parent"] is False
+    assert reached["parent_proc"] is False and reached["data_files"] == []
+    assert reached["secret"] is None and reached["home_files"] == []
+    assert reached["network"] is False and listener == []
+    assert not ESCAPE_FILE.exists()
+    assert r.task("fc").points == 0
+    for text in ((tmp_path / "escapes.py" / "results.json").read_text(),):
+        assert bait not in text and neighbour not in text
+    good = runs["good.py"]
+    assert good.environment["sandbox"]["forked"] is True
+    assert good.task("fc").error_kind is None and good.task("fc").test_accuracy is not None
+    assert list(server_root.glob("builder-*")) == []  # each builder's folder went with it
+
+
+def test_forking_builders_needs_a_sandbox_scoped_signals_and_a_cgroup():
+    from grader import fork_server
+    from grader.sandbox import SandboxLimits
+
+    assert fork_server.possible(SandboxLimits()) == "no sandbox"
+    old = confine.Confinement("landlock", "forced", landlock_abi=5)
+    assert "does not scope signals" in fork_server.possible(SandboxLimits(confinement=old))
+
+
 def test_without_a_sandbox_stolen_labels_reach_no_prediction(synthetic_npz, submission,
                                                              tmp_path, monkeypatch):
     """The thief reads the labels (nothing stops it here) and patches ``predict`` to answer

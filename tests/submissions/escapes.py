@@ -1,8 +1,9 @@
 """Everything a clever student might try from inside the grader's child, at import time:
 read the parent's command line and environment from /proc, find the grader's data file
 (through that command line, $HOME, /tmp) and answer the test set by lookup, read a file
-from the grading user's home and smuggle it out in a layer name, write to /tmp, and reach
-the network.  It prints what it reached as one JSON line, so a test can check each door."""
+from the grading user's home and smuggle it out in a layer name, write to /tmp, reach
+the network, and (forked from a fork server) list and read the folder above its own and
+signal its parent.  It prints what it reached as one JSON line, so a test can check each door."""
 import glob
 import hashlib
 import json
@@ -16,7 +17,8 @@ from keras import layers
 
 TRAINING = {"fc": {"epochs": 1}}
 REACHED = {"parent_proc": False, "data_files": [], "home_files": [], "secret": None,
-           "tmp_write": False, "network": False}
+           "tmp_write": False, "network": False, "neighbours": None,
+           "neighbour_secret": None, "signals_parent": False}
 LOOKUP = {}
 
 
@@ -100,10 +102,28 @@ def _escape():
         pass
 
 
+def _neighbours():
+    # Forked from a fork server: the folder above holds the other builders' folders, and
+    # the parent is the server.
+    try:
+        REACHED["neighbours"] = sorted(os.listdir(".."))[:20]
+    except OSError:
+        pass
+    text = _read("../bait.txt")
+    if text:
+        REACHED["neighbour_secret"] = text.decode(errors="replace")
+    try:
+        os.kill(os.getppid(), 0)
+        REACHED["signals_parent"] = True
+    except OSError:
+        pass
+
+
 class _RunsAtImport:
     # A class body runs when the file is imported (top-level calls are skipped).
     _steal()
     _escape()
+    _neighbours()
     print("REACHED " + json.dumps(REACHED), flush=True)
 
 
