@@ -72,7 +72,8 @@ def learning_curves(history: dict, reference_val: list[float] | None = None,
     ax_acc.set_xlabel("epoch")
     ax_acc.set_ylabel("accuracy")
     ax_acc.set_ylim(0, 1)
-    ax_acc.legend(loc="lower right", fontsize=7, frameon=False)
+    if ax_acc.get_legend_handles_labels()[0]:  # a history without accuracy has no lines
+        ax_acc.legend(loc="lower right", fontsize=7, frameon=False)
     for key, label, colour, style in (("loss", "training", c["blue"], "-"),
                                       ("val_loss", "validation", c["orange"], "--")):
         values = [v for v in history.get(key) or []]
@@ -85,7 +86,8 @@ def learning_curves(history: dict, reference_val: list[float] | None = None,
             ax.set_xticks([1])
     ax_loss.set_xlabel("epoch")
     ax_loss.set_ylabel("loss")
-    ax_loss.legend(loc="upper right", fontsize=7, frameon=False)
+    if ax_loss.get_legend_handles_labels()[0]:
+        ax_loss.legend(loc="upper right", fontsize=7, frameon=False)
     fig.tight_layout()
     return _svg(fig)
 
