@@ -20,11 +20,10 @@ import io
 import os
 import queue
 import re
-import tempfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from . import atomic, cluster, confine
+from . import atomic, cluster, confine, scratch
 from .data import Dataset, load_dataset
 from .environment import visible_gpus
 from .errors import GraderError, SubmissionError, UsageError
@@ -244,8 +243,7 @@ def _run_local(todo: list[Entry], out: Path, options: GradeOptions, jobs: int, *
 
     with contextlib.ExitStack() as own:
         if trainers is None or data_cache is None:  # each taken on its own, as check does
-            cache_dir = Path(own.enter_context(
-                tempfile.TemporaryDirectory(prefix="grader-batch-")))
+            cache_dir = own.enter_context(scratch.folder("grader-batch-"))
             data_cache = data_cache or cache_dir
             if trainers is None:
                 trainers = TrainerPool(cache_dir / "trainers")

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, atomic, confine
+from . import __version__, atomic, confine, scratch
 from .errors import DataError, GraderError, UsageError
 from .rows import Entry, Row, failed_row, grade_one
 
@@ -152,8 +152,7 @@ def grade_remote(job: dict, box: list) -> dict:
     gpus = ray.get_gpu_ids()
     if gpus:
         options = options.replace(gpu=",".join(str(g) for g in gpus))
-    with tempfile.TemporaryDirectory(prefix="grader-ray-") as tmp:
-        tmp = Path(tmp)
+    with scratch.folder("grader-ray-") as tmp:
         for rel, data in job["files"].items():
             dest = tmp / "submission" / rel
             dest.parent.mkdir(parents=True, exist_ok=True)

@@ -8,11 +8,10 @@ Every line is measured, none assumed; ``ready`` is true only when all of it hold
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import cgroups, confine
+from . import cgroups, confine, scratch
 from .data import ENV_VAR, keras_cache_dir
 from .environment import unused_gpus
 from .sandbox import Child, Ended, SandboxLimits
@@ -57,8 +56,8 @@ def _data_source(data: str | Path | None) -> Item:
 def _hello(confinement: confine.Confinement, timeout_s: float):
     """Start a child the way grading does, under ``confinement``; its hello (or how it
     ended) and the last lines it printed."""
-    with tempfile.TemporaryDirectory(prefix="grader-doctor-") as tmp:
-        workdir = Path(tmp) / "child"
+    with scratch.folder("grader-doctor-") as tmp:
+        workdir = tmp / "child"
         workdir.mkdir()
         child = Child(workdir, SandboxLimits(confinement=confinement))
         try:

@@ -143,6 +143,7 @@ class ForkServer:
         self._pid: int | None = None  # the server's own process, in the grader's ids
         self.forks = 0
         self._request = threading.Lock()
+        self._hello_lock = threading.Lock()
         self._cond = threading.Condition()
         self._replies: dict[int, dict] = {}
         self._exits: dict[int, int] = {}
@@ -176,19 +177,22 @@ class ForkServer:
     def ready(self) -> bool:
         """Whether builders can be forked now: waits for the server's hello the first time
         (it imports keras meanwhile)."""
-        if self.usable is None:
-            try:
-                greeting = wait_for_hello(self.child, self.import_timeout_s,
-                                          "builders' fork server")
-            except BackendError:
-                self.usable = False
-            else:  # the server forks only TensorFlow on a CPU, and says so
-                self.usable = greeting.get("forks") is True
-                self._pid = find_pid(self.child.proc.pid, greeting["pid"])
-                self.usable = self.usable and self._pid is not None
-            if not self.usable:
-                self.close()
+        with self._hello_lock:  # a class's jobs start their first builders at once
+            if self.usable is None:
+                self._greet()
         return bool(self.usable) and self.alive
+
+    def _greet(self) -> None:
+        try:
+            greeting = wait_for_hello(self.child, self.import_timeout_s,
+                                      "builders' fork server")
+        except BackendError:  # a builder started afresh will say why keras cannot start
+            self.usable = False
+        else:  # the server forks only TensorFlow on a CPU, and says so
+            self._pid = find_pid(self.child.proc.pid, greeting["pid"])
+            self.usable = greeting.get("forks") is True and self._pid is not None
+        if not self.usable:
+            self.close()
 
     def fork(self, workdir: Path, cmd_r: int, evt_w: int, env: dict,
              cgroup: cgroups.ChildCgroup) -> ForkedProcess | None:

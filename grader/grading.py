@@ -13,13 +13,12 @@ from __future__ import annotations
 import datetime as _dt
 import difflib
 import platform
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__, cgroups, checks, confine
+from . import __version__, cgroups, checks, confine, scratch
 from .data import Dataset, Split, load_dataset, make_split
 from .estimate import full_grade_estimate, over_limits
 from .errors import ResultsError, UsageError
@@ -132,8 +131,7 @@ def check(submission: str | Path, options: GradeOptions | None = None, *,
     # data are loaded), it is returned as it is, and no child is started for it.
     maybe_done = resume and finished_run(out_path, selected)
     finished = False
-    with tempfile.TemporaryDirectory(prefix="grader-") as tmp:
-        tmp = Path(tmp)
+    with scratch.folder("grader-") as tmp:
         procs: Processes | None = None
         if dataset is None and data_cache is None and not maybe_done:
             # The children import keras (seconds) while this process loads the data: their

@@ -256,6 +256,13 @@ class Child:
         self.proc = None
         if server is not None and self.cgroup is not None:
             self.proc = server.fork(workdir, cmd_r, evt_w, env, self.cgroup)
+            if self.proc is None:
+                # Not forked; a process the server forked all the same may hold these
+                # pipes: it reads the end of its commands and exits.  Fresh ones here.
+                for fd in (cmd_r, self._cmd_w, self._evt_r, evt_w):
+                    os.close(fd)
+                cmd_r, self._cmd_w = os.pipe()
+                self._evt_r, evt_w = os.pipe()
         self.forked = self.proc is not None
         self._folder_is_ours = server is not None  # in the server's folder, which outlives it
         if self.proc is None:

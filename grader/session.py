@@ -136,8 +136,11 @@ class TrainerPool:
             if self._not_forked[limits]:
                 return None
             for server in self._servers:
-                if server.limits == limits and server.bundle == bundle and server.alive:
-                    return server
+                if server.limits == limits and server.bundle == bundle:
+                    if server.usable is False:  # it said it cannot fork (JAX, a GPU)
+                        return None
+                    if server.alive:
+                        return server
             self._made += 1
             root = self.root / f"builders-{self._made}"
         server = fork_server.ForkServer(root, limits, bundle, import_timeout_s)

@@ -106,6 +106,28 @@ def test_a_forked_builder_reaches_neither_its_server_nor_its_neighbours(
     assert list(server_root.glob("builder-*")) == []  # each builder's folder went with it
 
 
+def test_a_builder_the_server_cannot_fork_is_started_afresh(tmp_path):
+    """A fork that fails (the server gone, its process not found, the cgroup refused) is
+    no failure of the submission: the builder starts as it would without a server, on
+    pipes of its own, in the folder it was given (removed when it closes)."""
+    from grader.sandbox import Child, SandboxLimits, wait_for_hello
+
+    class Refuses:
+        def fork(self, *args):
+            return None
+
+    folder = tmp_path / "builder"
+    folder.mkdir()
+    child = Child(folder, SandboxLimits(confinement=confine.detect("auto")), server=Refuses())
+    try:
+        hello = wait_for_hello(child, 120, "builder")
+        assert child.forked is False and "forked" not in hello
+        assert child.proc.pid != hello["pid"] or hello["sandbox"]["kind"] != "bubblewrap"
+    finally:
+        child.close()
+    assert not folder.exists()
+
+
 def test_forking_builders_needs_a_sandbox_scoped_signals_and_a_cgroup():
     from grader import fork_server
     from grader.sandbox import SandboxLimits

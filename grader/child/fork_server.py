@@ -78,6 +78,7 @@ def become_builder(request: dict, fds: list[int], greeting: dict, server_fds: li
     worker.emit({**greeting, "pid": os.getpid(), "import_s": time.perf_counter() - t0,
                  "network_blocked": network_blocked(), "sandbox": state, "forked": True})
     worker.serve(worker.handlers())
+    os._exit(0)  # as a started builder ends: no interpreter teardown, no student atexit
 
 
 def serve(sock: socket.socket, cmd_fd: int, evt_fd: int, greeting: dict) -> None:
@@ -117,7 +118,7 @@ def serve(sock: socket.socket, cmd_fd: int, evt_fd: int, greeting: dict) -> None
             try:
                 become_builder(request, fds, greeting, server_fds)
             finally:
-                os._exit(70)
+                os._exit(70)  # a fork that could not become a builder
         for fd in fds:
             os.close(fd)
         sock.send(json.dumps({"ev": "forked", "id": request["id"], "pid": pid}).encode())
