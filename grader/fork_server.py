@@ -41,6 +41,9 @@ def possible(limits: SandboxLimits) -> str | None:
         return "no sandbox"
     if limits.confinement.landlock_abi < MIN_LANDLOCK_ABI:
         return f"Landlock ABI {limits.confinement.landlock_abi} does not scope signals"
+    backend = os.environ.get("KERAS_BACKEND") or "tensorflow"  # the children's (sandbox.py)
+    if backend != "tensorflow":
+        return f"the {backend} backend keeps threads that a fork does not carry"
     if limits.gpu is not None or visible_gpus():
         return "a GPU: CUDA's state does not survive a fork"
     made = cgroups.create(64)

@@ -133,6 +133,10 @@ def test_forking_builders_needs_a_sandbox_scoped_signals_and_a_cgroup():
     from grader.sandbox import SandboxLimits
 
     assert fork_server.possible(SandboxLimits()) == "no sandbox"
+    landlock7 = SandboxLimits(confinement=confine.Confinement("landlock", "forced", 7))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KERAS_BACKEND", "jax")
+        assert "jax backend" in fork_server.possible(landlock7)
     old = confine.Confinement("landlock", "forced", landlock_abi=5)
     assert "does not scope signals" in fork_server.possible(SandboxLimits(confinement=old))
 
@@ -316,3 +320,40 @@ def test_a_gpus_device_files_open_read_write_under_landlock():
 
     assert probe("granted") == {"r": True, "rw": True}
     assert probe("not granted") == {"r": False, "rw": False}
+
+
+def test_a_pool_asks_a_server_that_cannot_fork_only_once(tmp_path, monkeypatch):
+    """A server that says it cannot fork (JAX, PyTorch, a GPU) is not started again for
+    every submission of the class: each builder is started afresh, at no extra cost."""
+    from grader import fork_server
+    from grader.sandbox import SandboxLimits
+    from grader.session import TrainerPool
+
+    made = []
+
+    class CannotFork:
+        def __init__(self, root, limits, bundle, import_timeout_s):
+            self.limits, self.bundle, self.usable = limits, bundle, None
+            made.append(self)
+
+        @property
+        def alive(self):
+            return self.usable is not False
+
+        def ready(self):
+            self.usable = False
+            return False
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(fork_server, "possible", lambda limits: None)
+    monkeypatch.setattr(fork_server, "ForkServer", CannotFork)
+    pool = TrainerPool(tmp_path)
+    limits = SandboxLimits(confinement=confine.Confinement("landlock", "test", 7))
+    first = pool.fork_server(limits, tmp_path / "bundle", 60)
+    assert first is made[0] and not first.ready()
+    assert pool.fork_server(limits, tmp_path / "bundle", 60) is None
+    assert len(made) == 1
+    pool.close()
+
