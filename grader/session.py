@@ -216,7 +216,9 @@ class Session:
         workdir.mkdir()
         self.child = Child(workdir, self.limits, self.bundle)
 
-    alive = TrainerProcess.alive
+    @property
+    def alive(self) -> bool:
+        return self.child is not None and self.child.proc.poll() is None
 
     def ensure(self) -> dict | Ended:
         """A child with the submission imported: the ``imported`` message or why not."""
