@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import functools
 import math
 import os
 import platform
@@ -33,6 +34,7 @@ import numpy as np
 from . import __version__, atomic, confine, scratch
 from .errors import DataError, GraderError, UsageError
 from .rows import Entry, Row, failed_row, grade_one
+from .session import TrainerPool
 
 # The files of a student's output folder, written by the driver; results.json last, so
 # that a folder with results.json is complete (the result cache's test).
@@ -129,6 +131,15 @@ def node_dataset(box: list, fingerprint: str, source: str, data_dir: str | None,
     return dataclasses.replace(ds, source=source)
 
 
+@functools.cache
+def worker_pool():
+    """This Ray worker process's pool.  Ray runs a job's tasks one after another in the
+    same worker process, so its trainers and the builders' fork server are kept from one
+    submission to the next, as a local batch keeps them; they end with the worker (each
+    dies with its parent), and a later run sweeps their folder (``scratch.held``)."""
+    return TrainerPool(scratch.held("grader-ray-pool-") / "pool")
+
+
 def grade_remote(job: dict, box: list) -> dict:
     """A Ray task: one submission graded on this node.  Returns the row and the output
     files (bytes); never raises for the submission (a student's error is a result)."""
@@ -168,7 +179,8 @@ def grade_remote(job: dict, box: list) -> dict:
             atomic.write_bytes(folder / "results.json", job["earlier"])
         row = grade_one(entry, out, options, rubric=rubric, dataset=dataset,
                         data_cache=node_cache() / "bundles", formats=job["formats"],
-                        reference=reference, node=node, confinement=confinement)
+                        reference=reference, node=node, confinement=confinement,
+                        trainers=worker_pool())
         files = {name: (folder / name).read_bytes() for name in OUTPUT_FILES
                  if (folder / name).is_file()}
     row = dataclasses.replace(row, path=job["path"])

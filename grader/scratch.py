@@ -20,23 +20,36 @@ from pathlib import Path
 LOCK = ".grader-owner"
 
 
+def _locked(prefix: str) -> tuple[Path, int]:
+    """A new folder (the folders killed graders left swept first) and its held lock."""
+    sweep()
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    lock = os.open(path / (LOCK + ".new"), os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    # Named only once held: a sweep never finds the lock free before it is taken.
+    os.rename(path / (LOCK + ".new"), path / LOCK)
+    return path, lock
+
+
 @contextlib.contextmanager
 def folder(prefix: str):
     """A new temporary folder (``tempfile``'s place, ``prefix``) locked while the block
     runs, removed after it; the folders that killed graders left are swept first."""
-    sweep()
-    path = Path(tempfile.mkdtemp(prefix=prefix))
-    lock = os.open(path / (LOCK + ".new"), os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    path, lock = _locked(prefix)
     try:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        # Named only once held: a sweep never finds the lock free before it is taken.
-        os.rename(path / (LOCK + ".new"), path / LOCK)
         yield path
     finally:
         try:
             shutil.rmtree(path, ignore_errors=True)
         finally:
             os.close(lock)
+
+
+def held(prefix: str) -> Path:
+    """A new temporary folder locked for the rest of this process's life (a Ray worker's
+    kept processes live there): the kernel releases the lock when the process ends, and a
+    later run's sweep removes the folder."""
+    return _locked(prefix)[0]  # the descriptor stays open, the lock held, until the end
 
 
 def sweep(root: str | None = None) -> list[Path]:

@@ -73,7 +73,9 @@ def child_pids(node_pids: list[int]) -> list[int]:
     out = []
     for pid in node_pids:
         try:
-            if b"grader.child.worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            # A started builder, a trainer, or the builders' fork server (a forked builder
+            # keeps its server's command line): the node is grading a submission.
+            if b"grader.child." in Path(f"/proc/{pid}/cmdline").read_bytes():
                 out.append(pid)
         except OSError:
             pass

@@ -51,3 +51,9 @@ def test_a_folder_is_removed_when_its_run_ends(tmp_path, monkeypatch):
         assert (path / scratch.LOCK).exists()
         assert scratch.sweep(str(tmp_path)) == []  # its own lock is held
     assert not path.exists()
+
+
+def test_a_folder_held_for_a_process_life_is_not_swept_while_it_lives(tmp_path, monkeypatch):
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    path = scratch.held("grader-pool-")  # a Ray worker's pool: its lock lasts the process
+    assert scratch.sweep(str(tmp_path)) == [] and path.is_dir()
