@@ -98,6 +98,13 @@ def test_writing_outside_the_working_directory_is_named_and_fails(run):
         assert "wrote outside its working directory: /tmp/grader-escape-test.txt" in fc.reason
 
 
+def test_a_builder_may_use_tempfile_and_keras_home(run):
+    """The temporary folder and keras' home are the builder's own folder, forked or
+    started (a forked builder once kept its server's, which it cannot write)."""
+    fc = run("uses_tempfile.py").task("fc")
+    assert fc.error_kind is None and fc.test_accuracy is not None, fc.reason
+
+
 def test_monkeypatching_keras_numpy_or_the_grader_gains_nothing(run):
     _no_credit(run("tampers.py").task("fc"))
 

@@ -27,6 +27,7 @@ import select
 import signal
 import socket
 import sys
+import tempfile
 import time
 
 from .. import protocol
@@ -68,10 +69,20 @@ def become_builder(request: dict, fds: list[int], greeting: dict, server_fds: li
     os.dup2(out_w, 2)
     for fd in {null, out_w, *server_fds}:
         os.close(fd)
+    server_cwd = os.getcwd()
     os.chdir(request["workdir"])
     os.environ.update(request["env"])
-    # A builder's command line names its own pipes, as a started builder's does.
+    # What a started builder has from its own start, the server's values being cached
+    # since its start: its command line names its own pipes, its folder is first on
+    # sys.path (``python -m`` puts the working folder there), and tempfile and keras
+    # keep their folders (TMPDIR, KERAS_HOME) in its own folder, not the server's.
     sys.argv[1:] = [str(cmd_r), str(evt_w), json.dumps(request["setup"])]
+    if sys.path and sys.path[0] == server_cwd:
+        sys.path[0] = request["workdir"]
+    tempfile.tempdir = None
+    from keras.src.backend import config as keras_config
+    if hasattr(keras_config, "_KERAS_DIR"):
+        keras_config._KERAS_DIR = os.environ["KERAS_HOME"]
     state = setup(request["setup"])
     from .worker import Worker
     worker = Worker(evt_w, os.fdopen(cmd_r, "rb"))
