@@ -134,30 +134,29 @@ class ChildCgroup:
         except ValueError:
             return None
 
+    def _memory_events(self) -> dict[str, int]:
+        """The kernel's memory event counts for the cgroup (v2 ``memory.events``, v1
+        ``memory.oom_control`` with ``failcnt``); empty where they cannot be read."""
+        name = "memory.events" if self.version == 2 else "memory.oom_control"
+        try:
+            counts = {k: int(v) for k, v in (line.split() for line in
+                                             (self.dirs[0] / name).read_text().splitlines())}
+            if self.version == 1:
+                counts["failcnt"] = int((self.dirs[0] / "memory.failcnt").read_text())
+            return counts
+        except (OSError, ValueError):
+            return {}
+
     def hit_memory_limit(self) -> bool:
         """Whether the kernel refused memory to the child or killed it for memory."""
-        try:
-            if self.version == 2:
-                events = dict(line.split() for line in
-                              (self.dirs[0] / "memory.events").read_text().splitlines())
-                return int(events.get("oom_kill", 0)) > 0 or int(events.get("max", 0)) > 0
-            control = dict(line.split() for line in
-                           (self.dirs[0] / "memory.oom_control").read_text().splitlines())
-            return int(control.get("oom_kill", 0)) > 0 or \
-                int((self.dirs[0] / "memory.failcnt").read_text()) > 0
-        except (OSError, ValueError):
-            return False
+        events = self._memory_events()
+        return events.get("oom_kill", 0) > 0 or \
+            events.get("max" if self.version == 2 else "failcnt", 0) > 0
 
     def oom_killed(self) -> bool:
         """Whether the kernel killed a process of the child's for its memory limit (the
         child itself may live on: a process it started held the memory)."""
-        try:
-            name = "memory.events" if self.version == 2 else "memory.oom_control"
-            counts = dict(line.split() for line in
-                          (self.dirs[0] / name).read_text().splitlines())
-            return int(counts.get("oom_kill", 0)) > 0
-        except (OSError, ValueError):
-            return False
+        return self._memory_events().get("oom_kill", 0) > 0
 
     def pids(self) -> set[int]:
         out: set[int] = set()
@@ -259,15 +258,24 @@ def enter_argv(cgroup: ChildCgroup | None, argv: list[str]) -> list[str]:
     return ["/bin/sh", "-c", script, "sh", *cgroup.procs_files, "--", *argv]
 
 
-def enforced() -> str:
-    """What limits hold a child on this machine, in words (``grader doctor``, results)."""
+def available() -> int | None:
+    """The cgroup version a child's cgroup is made with here, or None where none can be
+    made (a cgroup made and removed again)."""
     made = create(64)
     if made is None:
+        return None
+    made.remove()
+    return made.version
+
+
+def enforced() -> str:
+    """What limits hold a child on this machine, in words (``grader doctor``, results)."""
+    version = available()
+    if version is None:
         return ("polling only: no cgroup can be made here (not root, and no delegated "
                 "cgroup with the memory and pids controllers), so memory held outside the "
                 "child's session, in tmpfs or in a memfd is not counted, and processes are "
                 "not limited")
-    made.remove()
-    return (f"cgroup v{made.version} per child: memory (every process it starts, tmpfs and "
+    return (f"cgroup v{version} per child: memory (every process it starts, tmpfs and "
             f"memfd pages), at most {MAX_TASKS} processes and threads, and everything it "
             f"started ended with it")

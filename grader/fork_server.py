@@ -24,7 +24,7 @@ from pathlib import Path
 
 from . import cgroups
 from .errors import BackendError
-from .sandbox import Child, SandboxLimits, child_setup, wait_for_hello
+from .sandbox import Child, SandboxLimits, allow_for, child_setup, wait_for_hello
 
 # Landlock's scoping of signals and abstract UNIX sockets.
 MIN_LANDLOCK_ABI = 6
@@ -46,10 +46,8 @@ def possible(limits: SandboxLimits) -> str | None:
         return f"the {backend} backend keeps threads that a fork does not carry"
     if limits.gpu is not None or visible_gpus():
         return "a GPU: CUDA's state does not survive a fork"
-    made = cgroups.create(64)
-    if made is None:
+    if cgroups.available() is None:
         return "no cgroup per builder can be made here"
-    made.remove()
     return None
 
 
@@ -175,7 +173,7 @@ class ForkServer:
 
     @property
     def alive(self) -> bool:
-        return not self._closed and self.child.proc.poll() is None
+        return not self._closed and self.child.alive
 
     def ready(self) -> bool:
         """Whether builders can be forked now: waits for the server's hello the first time
@@ -209,7 +207,8 @@ class ForkServer:
             rid = self.forks
             # Landlock's rules for its own folder, under bubblewrap too: the server's
             # namespace holds every builder's folder.
-            setup = child_setup(workdir, self.limits, self.bundle, landlock_always=True)
+            setup = child_setup(self.limits, allow_for(workdir, self.limits, self.bundle),
+                                landlock_always=True)
             request = {"id": rid, "workdir": str(workdir), "env": env, "setup": setup}
             try:
                 socket.send_fds(self.sock, [json.dumps(request).encode()],

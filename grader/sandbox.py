@@ -186,12 +186,13 @@ ROLES = {"builder": "grader.child.worker", "trainer": "grader.child.trainer",
          "fork_server": "grader.child.fork_server"}
 
 
-def _allow(workdir: Path, limits: SandboxLimits, bundle: Path | None) -> confine.AllowList:
+def allow_for(workdir: Path, limits: SandboxLimits, bundle: Path | None) -> confine.AllowList:
+    """What a child with this working folder and data bundle may see (``confine``)."""
     from .environment import visible_gpus
     return confine.allow_list(workdir, bundle, bool(limits.gpu) or bool(visible_gpus()))
 
 
-def child_setup(workdir: Path, limits: SandboxLimits, bundle: Path | None,
+def child_setup(limits: SandboxLimits, allow: confine.AllowList,
                 landlock_always: bool = False) -> dict:
     """What the child sets up itself (``child.start.setup``): limits, network, and the
     Landlock rules of its allow-list where Landlock is the sandbox (or ``landlock_always``:
@@ -200,7 +201,7 @@ def child_setup(workdir: Path, limits: SandboxLimits, bundle: Path | None,
     landlock = kind == "landlock" or (landlock_always and kind != "none")
     return {"max_file_mb": limits.max_file_mb, "sandbox": kind,
             "block_network": limits.block_network and kind != "bubblewrap",
-            "landlock": _allow(workdir, limits, bundle).to_json() if landlock else None,
+            "landlock": allow.to_json() if landlock else None,
             "list_dirs": [str(Path(confine.grader_package()).parent)]}
 
 
@@ -212,12 +213,13 @@ def launch_argv(workdir: Path, limits: SandboxLimits, bundle: Path | None,
     rules; and ``extra``) as its third argument.  Each sees only its own working folder
     and the data bundle."""
     kind = limits.confinement.kind if limits.confinement else "none"
-    setup = {**child_setup(workdir, limits, bundle), **(extra or {})}
+    allow = allow_for(workdir, limits, bundle)
+    setup = {**child_setup(limits, allow), **(extra or {})}
     argv = [sys.executable, "-m", ROLES[role], str(cmd_fd), str(evt_fd),
             json.dumps(setup)]
     if kind == "bubblewrap":
-        argv = confine.bwrap_argv(_allow(workdir, limits, bundle), workdir,
-                                  limits.block_network, limits.max_file_mb) + argv
+        argv = confine.bwrap_argv(allow, workdir, limits.block_network,
+                                  limits.max_file_mb) + argv
     return argv
 
 
@@ -315,6 +317,10 @@ class Child:
             return True
         except (BrokenPipeError, OSError):
             return False
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
 
     def _over_memory(self) -> bool:
         if not os.path.isdir("/proc"):

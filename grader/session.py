@@ -75,7 +75,7 @@ class TrainerProcess:
 
     @property
     def alive(self) -> bool:
-        return self.child is not None and self.child.proc.poll() is None
+        return self.child is not None and self.child.alive
 
     def start(self) -> None:
         """Start the trainer, unless it runs already (a pooled one)."""
@@ -218,7 +218,7 @@ class Session:
 
     @property
     def alive(self) -> bool:
-        return self.child is not None and self.child.proc.poll() is None
+        return self.child is not None and self.child.alive
 
     def ensure(self) -> dict | Ended:
         """A child with the submission imported: the ``imported`` message or why not."""

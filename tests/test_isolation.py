@@ -235,10 +235,7 @@ def test_a_predictions_file_swapped_for_a_fifo_or_a_link_is_refused_at_once(tmp_
 def _cgroups_here() -> bool:
     from grader import cgroups
 
-    made = cgroups.create(64)
-    if made is not None:
-        made.remove()
-    return made is not None
+    return cgroups.available() is not None
 
 
 SANDBOXES = [k for k in ("bubblewrap", "landlock")
