@@ -10,7 +10,11 @@ A config carries architecture, not data, and names only keras' own classes:
   or bytes, no class from another module (a student's own class, whatever it is named);
 - no list of more than ``MAX_NUMBERS`` numbers anywhere (a ``Constant`` initializer that
   holds the test images and their labels would otherwise rebuild a lookup table out of
-  built-in layers), and at most ``MAX_CHARS`` characters in all.
+  built-in layers), at most ``MAX_DATA_NUMBERS`` numbers in lists in all, shapes and
+  the graph's wiring aside (weights trained elsewhere, split into many small
+  ``Constant`` initializers of one or a few units each, would otherwise rebuild a
+  pretrained model, exactly, under every limit above), and at most ``MAX_CHARS``
+  characters in all.
 
 Pure JSON: the grader's process runs it on what the builder sent, and the trainer runs
 it again before its own, stricter check against keras itself (``child/rebuild.py``).
@@ -22,6 +26,14 @@ import json
 MAX_CHARS = 1_000_000
 MAX_DEPTH = 64
 MAX_NUMBERS = 64
+MAX_DATA_NUMBERS = 256
+# Keys whose lists describe shapes or the graph's wiring, never values a layer computes
+# with; every other list's numbers count towards MAX_DATA_NUMBERS.
+STRUCTURAL_KEYS = frozenset({
+    "batch_shape", "batch_input_shape", "shape", "input_shape", "output_shape",
+    "target_shape", "build_input_shape", "keras_history", "input_layers", "output_layers", "kernel_size",
+    "strides", "dilation_rate", "pool_size", "padding", "cropping", "size", "dims", "axis",
+    "noise_shape"})
 # Objects keras writes into a config that are not classes.  Tensors are the graph's
 # edges; arrays are bounded by MAX_NUMBERS like every other list.
 SPECIAL_OBJECTS = {"__keras_tensor__", "__numpy__", "__tensor__", "__ellipsis__", "__slice__"}
@@ -42,6 +54,7 @@ class Walk:
     def __init__(self):
         self.reasons: list[str] = []
         self.custom: list[str] = []
+        self.data_numbers = 0  # in lists outside STRUCTURAL_KEYS
 
     def add(self, reason: str) -> None:
         if reason not in self.reasons and len(self.reasons) < 10:
@@ -56,23 +69,34 @@ class Walk:
             return sum(self.numbers(v) for v in value)
         return 0
 
-    def visit(self, value, depth: int = 0) -> None:
+    def visit(self, value, depth: int = 0, key: str | None = None, counted: bool = False
+              ) -> None:
         if depth > MAX_DEPTH:
             self.add(f"the configuration is nested more than {MAX_DEPTH} levels deep")
             return
         if isinstance(value, list):
-            n = self.numbers(value)
-            if n > MAX_NUMBERS:
-                self.add(f"it holds a list of {n:,} numbers: a configuration carries "
-                         f"architecture (at most {MAX_NUMBERS} numbers in one list), not data")
-                return
+            if not counted:  # a list inside a list was counted with it
+                n = self.numbers(value)
+                if n > MAX_NUMBERS:
+                    self.add(f"it holds a list of {n:,} numbers: a configuration carries "
+                             f"architecture (at most {MAX_NUMBERS} numbers in one list), "
+                             f"not data")
+                    return
+                if key not in STRUCTURAL_KEYS:
+                    self.data_numbers += n
             for v in value:
-                self.visit(v, depth + 1)
+                self.visit(v, depth + 1, key, counted=True)
         elif isinstance(value, dict):
             if "class_name" in value:
                 self.object(value)
-            for v in value.values():
-                self.visit(v, depth + 1)
+            for k, v in value.items():
+                self.visit(v, depth + 1, k)
+
+    def finish(self) -> None:
+        if self.data_numbers > MAX_DATA_NUMBERS:
+            self.add(f"it holds {self.data_numbers:,} numbers in initializers and other "
+                     f"values, shapes aside: a configuration carries architecture (at most "
+                     f"{MAX_DATA_NUMBERS} such numbers in all), not data")
 
     def object(self, obj: dict) -> None:
         name, module = obj.get("class_name"), obj.get("module")
@@ -115,6 +139,7 @@ def problems(config) -> list[str]:
                 f"a configuration carries architecture, not data"]
     walk = Walk()
     walk.visit(config)
+    walk.finish()
     return walk.reasons
 
 

@@ -106,6 +106,27 @@ def test_custom_classes_lambdas_and_data_do_not_cross():
     assert any("list of 100 numbers" in r for r in _refused(data))
 
 
+def _units(n: int, numbers: int):
+    """A model of ``n`` one-unit Dense layers, each kernel a Constant of ``numbers``
+    numbers: every list within the limit."""
+    inputs = keras.Input((numbers,))
+    units = [layers.Dense(1, kernel_initializer=keras.initializers.Constant(
+        np.full((numbers, 1), 0.5).tolist()))(inputs) for _ in range(n)]
+    return keras.Model(inputs, layers.Concatenate()(units))
+
+
+def test_data_split_into_small_lists_counts_in_all_shapes_aside():
+    assert architecture.problems(json.loads(_units(4, 64).to_json())) == []  # 256 in all
+    reasons = _refused(_units(5, 64))
+    assert any("320 numbers in initializers" in r for r in reasons), reasons
+    # Shapes and wiring are not data: a wide, deep model of built-in layers crosses.
+    inputs = keras.Input((32, 32, 3))
+    x = inputs
+    for _ in range(60):
+        x = layers.Conv2D(4, (3, 3), strides=(1, 1), padding="same")(x)
+    _roundtrip(keras.Model(inputs, layers.Dense(10)(layers.Flatten()(x))))
+
+
 @pytest.mark.parametrize("obj", [
     {"module": "keras.config", "class_name": "function",
      "config": "enable_unsafe_deserialization", "registered_name": "function"},

@@ -71,6 +71,14 @@ def test_data_in_a_configuration_does_not_cross(run):
     assert fc.points == 0
 
 
+def test_data_split_into_many_small_initializers_does_not_cross(run):
+    """Each list within the limit, together 512 numbers: weights trained elsewhere would
+    rebuild exactly from such pieces, so the total counts too."""
+    fc = run("smuggles_weights_in_pieces.py").task("fc")
+    assert "512 numbers in initializers" in _custom(fc)
+    assert fc.status != PASSED and fc.points == 0
+
+
 def test_the_trainer_trains_as_the_builder_did(run, honest):
     """A plain model and its twin in a custom class (trained where it is built, as every
     model once was) train the same, to the bit: results recorded before still hold."""
