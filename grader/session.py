@@ -114,12 +114,17 @@ class TrainerPool:
     A trainer runs no student code, so the one that trained a submission's models can
     train the next one's, which then starts without waiting for keras to import.  Only a
     trainer started with the same limits and data bundle is reused; one that a task
-    killed is not kept.  The pool keeps the builders' fork server too
+    killed is not kept, and at most ``max_idle`` wait, the most recently returned (a
+    long-lived pool, a Ray worker's, would otherwise keep one for every set of limits it
+    ever graded with).  The pool keeps the builders' fork server too
     (``fork_server.py``), where the machine allows one: each submission's builder is
     forked from it, a fresh process, instead of importing keras again."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, max_idle: int = 8):
+        if max_idle < 0:
+            raise ValueError(f"max_idle must be 0 or more. Received: max_idle={max_idle}")
         self.root = root
+        self.max_idle = max_idle
         self._idle: list[TrainerProcess] = []
         self._made = 0
         self._lock = threading.Lock()
@@ -138,6 +143,8 @@ class TrainerPool:
             for server in self._servers:
                 if server.limits == limits and server.bundle == bundle:
                     if server.usable is False:  # it said it cannot fork (JAX, a GPU)
+                        self._not_forked[limits] = "the fork server said it cannot fork"
+                        self._servers.remove(server)  # closed when it said so
                         return None
                     if server.alive:
                         return server
@@ -166,6 +173,10 @@ class TrainerPool:
             return
         with self._lock:
             self._idle.append(trainer)
+            surplus = self._idle[:max(0, len(self._idle) - self.max_idle)]
+            del self._idle[:len(surplus)]
+        for old in surplus:
+            old.close()
 
     def close(self) -> None:
         with self._lock:

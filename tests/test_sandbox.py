@@ -357,3 +357,29 @@ def test_a_pool_asks_a_server_that_cannot_fork_only_once(tmp_path, monkeypatch):
     assert len(made) == 1
     pool.close()
 
+
+
+def test_a_pool_keeps_at_most_max_idle_trainers_the_latest_returned(tmp_path):
+    """A long-lived pool (a Ray worker's) graded with many sets of limits keeps a bounded
+    number of idle trainers: the oldest returned are closed."""
+    from grader.session import TrainerPool
+
+    class Idle:
+        alive = True
+
+        def __init__(self, n):
+            self.limits, self.bundle, self.closed = f"limits-{n}", None, False
+
+        def close(self):
+            self.closed = True
+
+    pool = TrainerPool(tmp_path, max_idle=2)
+    trainers = [Idle(n) for n in range(4)]
+    for trainer in trainers:
+        pool.give_back(trainer)
+    assert [t.closed for t in trainers] == [True, True, False, False]
+    assert pool.take("limits-3", None, 60) is trainers[3]
+    pool.close()
+    assert trainers[2].closed
+    with pytest.raises(ValueError, match="max_idle=-1"):
+        TrainerPool(tmp_path, max_idle=-1)
