@@ -337,18 +337,23 @@ def report(results_file, output) -> None:
               help="Reference file to write. Default: reference/results/<dataset>.json.")
 @click.option("--from", "from_files", type=click.Path(path_type=Path, exists=True), multiple=True,
               help="Aggregate these existing results.json files instead of training.")
+@click.option("--keep", "keep_file", type=click.Path(path_type=Path, exists=True,
+                                                      dir_okay=False), default=None,
+              help="An existing reference file: its tasks that the new runs do not measure "
+                   "are carried over whole (re-measure one model, keep the others).")
 @_boundary()
-def reference(submission, seeds, data, tasks, rubric, out, from_files) -> None:
+def reference(submission, seeds, data, tasks, rubric, out, from_files, keep_file) -> None:
     """Measure the reference solutions over several seeds and write the reference file."""
     from .console import RichProgress, output_console
     from .grading import check as run_check
-    from .reference import aggregate, default_path, save_reference
+    from .reference import aggregate, default_path, load_reference, save_reference
     from .results import load_results
     from .rubric import load_rubric
 
     err = output_console(stderr=True)
     command = " ".join(["grader"] + sys.argv[1:])
     r = load_rubric(rubric)
+    keep = load_reference(keep_file) if keep_file is not None else None
     if from_files:
         runs = [load_results(p) for p in from_files]
     else:
@@ -362,7 +367,7 @@ def reference(submission, seeds, data, tasks, rubric, out, from_files) -> None:
                                   out=(out or default_path(r)).parent / f"seed{seed}",
                                   progress=RichProgress(err)))
     target = out or default_path(r)
-    ref = aggregate(runs, command, order=r.task_ids)
+    ref = aggregate(runs, command, order=r.task_ids, keep=keep)
     save_reference(ref, target)
     from .reference import markdown_table
     click.echo(markdown_table(ref))

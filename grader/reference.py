@@ -47,12 +47,30 @@ def task_signature(task) -> str:
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def aggregate(runs: list[Results], command: str, order: tuple[str, ...] = ()) -> dict:
+def aggregate(runs: list[Results], command: str, order: tuple[str, ...] = (),
+              keep: dict | None = None) -> dict:
     """One reference file from several seeds' results of the reference solutions on the
-    same data and rubric; every run of a task must have trained the same model."""
+    same data and rubric; every run of a task must have trained the same model.
+
+    ``keep`` (an existing reference file): its tasks that none of ``runs`` measured are
+    carried over whole, with their runs and where they were made, so one model can be
+    re-measured (a changed model, another machine) without training the others again.
+    A task the runs measured replaces the kept one entirely: seeds of one task are
+    never mixed across files."""
     if not runs:
         raise ResultsError("No reference runs to aggregate.")
     first = runs[0]
+    if keep is not None:
+        for key, a, b in (("data fingerprint", (keep.get("data") or {}).get("fingerprint"),
+                           first.data.get("fingerprint")),
+                          ("rubric", ((keep.get("rubric") or {}).get("id"),
+                                      (keep.get("rubric") or {}).get("version")),
+                           (first.rubric.get("id"), first.rubric.get("version")))):
+            if a != b:
+                raise ResultsError(f"The reference file to keep tasks from differs from the "
+                                   f"runs in its {key}: {a} vs {b}.",
+                                   hint="Keep tasks only from a file measured on the same "
+                                        "dataset and rubric.")
     for r in runs[1:]:
         for key, a, b in (("data fingerprint", r.data.get("fingerprint"),
                            first.data.get("fingerprint")),
@@ -83,6 +101,7 @@ def aggregate(runs: list[Results], command: str, order: tuple[str, ...] = ()) ->
             "runs": [{"seed": seed, "test_accuracy": t.test_accuracy, "status": t.status,
                       "train_s": t.timings.get("train_s"), "epochs_run": t.epochs_run,
                       "device": r.environment.get("device", {}).get("name"),
+                      "cpu_isa": r.environment.get("device", {}).get("cpu_isa"),
                       "submission_sha256": r.submission.get("sha256")}
                      for seed, t, r in done],
             "n": len(done),
@@ -95,6 +114,15 @@ def aggregate(runs: list[Results], command: str, order: tuple[str, ...] = ()) ->
             "train_s_mean": statistics.fmean(t.timings.get("train_s", 0.0) for _, t, _ in done),
             "val_accuracy_mean": [statistics.fmean(c[i] for c in curves) for i in range(length)],
         }
+    for tid, entry in ((keep or {}).get("tasks") or {}).items():
+        if tid not in tasks:
+            tasks[tid] = dict(entry)
+            tasks[tid].setdefault("kept_from", {"created_at": keep.get("created_at"),
+                                                "command": keep.get("command")})
+    if keep is not None:
+        ids = list(tasks)
+        ids.sort(key=lambda tid: order.index(tid) if tid in order else len(order))
+        tasks = {tid: tasks[tid] for tid in ids}
     return {"reference_schema": REFERENCE_SCHEMA,
             "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "command": command, "submission": runs[-1].submission, "rubric": first.rubric,
@@ -200,11 +228,14 @@ def comparison(results: Results, ref: dict | None) -> dict[str, dict]:
 def markdown_table(ref: dict) -> str:
     """The reference results as docs/reference.md shows them."""
     lines = ["| task | test accuracy (mean ± sd) | runs | parameters | epochs | batch | "
-             "training time (mean) |", "|---|---|---|---|---|---|---|"]
+             "training time (mean) | measured on |", "|---|---|---|---|---|---|---|---|"]
     for tid, t in ref["tasks"].items():
         runs = ", ".join(f"{r['test_accuracy']:.4f} (seed {r['seed']})" for r in t["runs"])
         sd = f" ± {t['test_accuracy_std']:.4f}" if t["test_accuracy_std"] is not None else ""
+        machines = dict.fromkeys(
+            f"{r.get('device') or 'unknown'}" + (f" ({r['cpu_isa']})" if r.get("cpu_isa") else "")
+            for r in t["runs"])
         lines.append(f"| {tid} | {t['test_accuracy_mean']:.4f}{sd} | {runs} | "
                      f"{t['params_total']:,} | {t['epochs']} | {t['batch_size']} | "
-                     f"{t['train_s_mean']:.0f} s |")
+                     f"{t['train_s_mean']:.0f} s | {'; '.join(machines)} |")
     return "\n".join(lines)

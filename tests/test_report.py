@@ -1,6 +1,7 @@
 """The HTML report: golden files, feedback rules, self-containment, and a real browser."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -209,3 +210,52 @@ def test_reference_aggregate_and_comparison(tmp_path):
     jax.environment["device"]["backend"] = "jax"
     why = comparison(jax, ref)["fc"]
     assert not why["comparable"] and "trained on the tensorflow backend" in why["why"]
+
+
+def test_a_reference_file_keeps_the_tasks_the_new_runs_do_not_measure(tmp_path):
+    """Re-measuring some models (another machine, a changed model) carries the others over
+    whole from the existing file; a re-measured task is replaced, never mixed."""
+    from click.testing import CliRunner
+    from grader.cli import main
+    from grader.reference import aggregate, markdown_table
+    old = aggregate([load_results(DATA / "results_good.json")], "grader reference (old)")
+    new = load_results(DATA / "results_good.json")
+    new.tasks = [t for t in new.tasks if t.id == "fc"]
+    new.seed = 5
+    new.task("fc").test_accuracy = 0.25
+    new.environment["device"]["cpu_isa"] = "family 25 model 17: avx2 fma"
+    ref = aggregate([new], "grader reference (new)", order=("fc", "cnn"), keep=old)
+    assert list(ref["tasks"]) == list(old["tasks"])  # the rubric's order, fc first
+    fc = ref["tasks"]["fc"]
+    assert [r["seed"] for r in fc["runs"]] == [5] and fc["test_accuracy_mean"] == 0.25
+    assert fc["runs"][0]["cpu_isa"] == "family 25 model 17: avx2 fma" and "kept_from" not in fc
+    others = [tid for tid in old["tasks"] if tid != "fc"]
+    assert others and all(ref["tasks"][tid]["runs"] == old["tasks"][tid]["runs"] and
+                          ref["tasks"][tid]["kept_from"]["command"] == "grader reference (old)"
+                          for tid in others)
+    assert "(family 25 model 17: avx2 fma)" in markdown_table(ref).splitlines()[2]
+    other_data = dict(old, data=dict(old["data"], fingerprint="0" * 16))
+    with pytest.raises(ResultsError, match="differs from the runs in its data fingerprint"):
+        aggregate([new], "x", keep=other_data)
+    # The command line: --keep with --from.
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    shutil.copy(DATA / "results_good.json", tmp_path / "results.json")
+    r = CliRunner().invoke(main, ["reference", "--from", str(tmp_path / "results.json"),
+                                  "--keep", str(tmp_path / "old.json"),
+                                  "--out", str(tmp_path / "ref.json")])
+    assert r.exit_code == 0, r.output
+    assert set(json.loads((tmp_path / "ref.json").read_text())["tasks"]) == set(old["tasks"])
+    bad = CliRunner().invoke(main, ["reference", "--from", str(tmp_path / "results.json"),
+                                    "--keep", str(tmp_path / "results.json"),
+                                    "--out", str(tmp_path / "not-written.json")])
+    assert bad.exit_code == 2 and "is not a reference file" in " ".join(bad.output.split())
+
+
+def test_the_reference_table_in_the_docs_is_the_packaged_file():
+    from grader.reference import load_reference, markdown_table
+    root = Path(__file__).resolve().parent.parent
+    ref = load_reference(root / "reference" / "results" / "cifar10.json")
+    doc = (root / "docs" / "reference.md").read_text()
+    table = doc.split("<!-- reference-table -->\n")[1].split("\n<!-- /reference-table -->")[0]
+    assert table == markdown_table(ref), "docs/reference.md's table is grader.reference." \
+        "markdown_table of the file: `grader reference` prints it"
