@@ -31,9 +31,9 @@ MAX_DATA_NUMBERS = 256
 # with; every other list's numbers count towards MAX_DATA_NUMBERS.
 STRUCTURAL_KEYS = frozenset({
     "batch_shape", "batch_input_shape", "shape", "input_shape", "output_shape",
-    "target_shape", "build_input_shape", "keras_history", "input_layers", "output_layers", "kernel_size",
-    "strides", "dilation_rate", "pool_size", "padding", "cropping", "size", "dims", "axis",
-    "noise_shape"})
+    "target_shape", "build_input_shape", "keras_history", "input_layers", "output_layers",
+    "kernel_size", "strides", "dilation_rate", "pool_size", "padding", "cropping", "size",
+    "dims", "axis", "noise_shape"})
 # Objects keras writes into a config that are not classes.  Tensors are the graph's
 # edges; arrays are bounded by MAX_NUMBERS like every other list.
 SPECIAL_OBJECTS = {"__keras_tensor__", "__numpy__", "__tensor__", "__ellipsis__", "__slice__"}

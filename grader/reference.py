@@ -60,28 +60,30 @@ def aggregate(runs: list[Results], command: str, order: tuple[str, ...] = (),
     if not runs:
         raise ResultsError("No reference runs to aggregate.")
     first = runs[0]
+
+    def differs(data: dict, rubric: dict) -> str | None:
+        for key, a, b in (("data fingerprint", data.get("fingerprint"),
+                           first.data.get("fingerprint")),
+                          ("rubric", (rubric.get("id"), rubric.get("version")),
+                           (first.rubric.get("id"), first.rubric.get("version")))):
+            if a != b:
+                return f"{key}: {a} vs {b}"
+        return None
+
     if keep is not None:
-        for key, a, b in (("data fingerprint", (keep.get("data") or {}).get("fingerprint"),
-                           first.data.get("fingerprint")),
-                          ("rubric", ((keep.get("rubric") or {}).get("id"),
-                                      (keep.get("rubric") or {}).get("version")),
-                           (first.rubric.get("id"), first.rubric.get("version")))):
-            if a != b:
-                raise ResultsError(f"The reference file to keep tasks from differs from the "
-                                   f"runs in its {key}: {a} vs {b}.",
-                                   hint="Keep tasks only from a file measured on the same "
-                                        "dataset and rubric.")
+        why = differs(keep.get("data") or {}, keep.get("rubric") or {})
+        if why:
+            raise ResultsError(f"The reference file to keep tasks from differs from the "
+                               f"runs in its {why}.",
+                               hint="Keep tasks only from a file measured on the same "
+                                    "dataset and rubric.")
     for r in runs[1:]:
-        for key, a, b in (("data fingerprint", r.data.get("fingerprint"),
-                           first.data.get("fingerprint")),
-                          ("rubric", (r.rubric.get("id"), r.rubric.get("version")),
-                           (first.rubric.get("id"), first.rubric.get("version")))):
-            if a != b:
-                raise ResultsError(f"Reference runs differ in their {key}: {a} vs {b}.",
-                                   hint="Aggregate only runs on one dataset and rubric.")
+        why = differs(r.data, r.rubric)
+        if why:
+            raise ResultsError(f"Reference runs differ in their {why}.",
+                               hint="Aggregate only runs on one dataset and rubric.")
     tasks = {}
     task_ids = list(dict.fromkeys(t.id for r in runs for t in r.tasks))  # runs may split tasks
-    task_ids.sort(key=lambda tid: order.index(tid) if tid in order else len(order))
     for tid in task_ids:
         done = [(r.seed, r.task(tid), r) for r in runs
                 if r.task(tid) is not None and r.task(tid).test_accuracy is not None]
@@ -119,10 +121,10 @@ def aggregate(runs: list[Results], command: str, order: tuple[str, ...] = (),
             tasks[tid] = dict(entry)
             tasks[tid].setdefault("kept_from", {"created_at": keep.get("created_at"),
                                                 "command": keep.get("command")})
-    if keep is not None:
-        ids = list(tasks)
-        ids.sort(key=lambda tid: order.index(tid) if tid in order else len(order))
-        tasks = {tid: tasks[tid] for tid in ids}
+    # The rubric's order; tasks it does not name after, as the runs (then the kept file)
+    # list them.
+    ids = sorted(tasks, key=lambda tid: order.index(tid) if tid in order else len(order))
+    tasks = {tid: tasks[tid] for tid in ids}
     return {"reference_schema": REFERENCE_SCHEMA,
             "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "command": command, "submission": runs[-1].submission, "rubric": first.rubric,
